@@ -1,0 +1,1 @@
+"""Streaming stages, one entry point and one checkpoint each."""

@@ -1,0 +1,163 @@
+"""The one typed configuration of nenubroker.
+
+Precedence, lowest first: the defaults declared here, the YAML file (``conf/nenubroker.yaml``
+unless ``NENUBROKER_CONFIG`` names another), ``NENUBROKER_*`` environment variables, then explicit
+overrides passed by the caller. Nested keys are joined with a double underscore in environment
+variables: ``NENUBROKER_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
+
+Secrets (SASL passwords) are never written in the file shipped with the repository: set them with
+``NENUBROKER_KAFKA__SECURITY__SASL_PASSWORD`` or a private file named by ``NENUBROKER_CONFIG``.
+
+>>> settings = load_settings(env={"NENUBROKER_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:19092"})
+>>> settings.kafka.bootstrap_servers
+'127.0.0.1:19092'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+CONF_DIR = Path(__file__).resolve().parent
+SCHEMA_DIR = CONF_DIR / "schemas"
+DEFAULT_CONFIG_FILE = CONF_DIR / "nenubroker.yaml"
+ENV_PREFIX = "NENUBROKER_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSecurity(_Section):
+    """Client security; PLAINTEXT on the local broker, SASL_SSL with SCRAM in production."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_ca_location: str | None = None
+
+
+class Topics(_Section):
+    chunks: str = "nenubroker.spectra_chunks"
+    alerts: str = "nenubroker.alerts"
+    dead_letter: str = "nenubroker.dead_letter"
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: Topics = Topics()
+    partitions: int = 2
+    replication_factor: int = 1
+    max_message_bytes: int = 8 * 1024 * 1024
+    security: KafkaSecurity = KafkaSecurity()
+
+
+class LocalKafkaSettings(_Section):
+    """The single-node KRaft broker the demo and the tests start on loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+    startup_timeout_s: float = 90.0
+
+
+class SparkSettings(_Section):
+    master: str = "local[*]"
+    app_name: str = "nenubroker"
+    trigger_interval_s: float = 1.0
+    max_offsets_per_trigger: int | None = 64
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    shuffle_partitions: int = 4
+    extra_conf: dict[str, str] = {}
+
+
+class DetectorSettings(_Section):
+    """Parameters of the threshold burst detector (udfs/burst_threshold)."""
+
+    snr_threshold: float = 7.0
+    smooth_time_samples: int = 3
+    smooth_freq_channels: int = 3
+    min_pixels: int = 4
+    max_nonfinite_fraction: float = 0.5
+
+
+class SimulatorSettings(_Section):
+    """A simulated NenuFAR beam at detection resolution."""
+
+    beams: list[str] = ["beam0", "beam1"]
+    freq_min_hz: float = 20e6
+    freq_max_hz: float = 80e6
+    n_channels: int = 256
+    time_step_s: float = 0.0839
+    chunk_time_samples: int = 64
+    integrated_spectra: int = 256
+    bursts_per_minute: float = 6.0
+    burst_snr: float = 25.0
+    realtime: bool = True
+    seed: int = 1
+
+
+class PathSettings(_Section):
+    cache_dir: Path = Path(".cache")
+    checkpoint_dir: Path = Path(".cache/checkpoints")
+    run_dir: Path = Path(".cache/run")
+
+
+class Settings(_Section):
+    kafka: KafkaSettings = KafkaSettings()
+    local_kafka: LocalKafkaSettings = LocalKafkaSettings()
+    spark: SparkSettings = SparkSettings()
+    detector: DetectorSettings = DetectorSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    paths: PathSettings = PathSettings()
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def overrides_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Nested overrides from ``NENUBROKER_A__B=value`` variables (values parsed as YAML scalars)."""
+    overrides: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return overrides
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the YAML file, then ``NENUBROKER_*`` variables, then ``overrides``."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+    from_file = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(from_file, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of sections")
+    data = _merge(_merge(from_file, overrides_from_env(env)), overrides or {})
+    return Settings.model_validate(data)
+
+
+__all__ = ["SCHEMA_DIR", "Settings", "load_settings", "overrides_from_env"]

@@ -1,0 +1,91 @@
+"""Avro encoding of nenubroker's Kafka messages, with the schema version in a header.
+
+Messages are schemaless Avro (fastavro): the writer's schema is named by the ``schema`` and
+``schema_version`` headers and read from ``conf/schemas/<name>.v<version>.avsc``. A message whose
+version this code does not know, or whose bytes do not decode, raises :class:`DecodeError` with a
+reason meant for people (it goes to the dead-letter topic verbatim).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+import fastavro
+
+from nenubroker.conf.settings import SCHEMA_DIR
+
+SCHEMA_HEADER = "schema"
+VERSION_HEADER = "schema_version"
+CONTENT_TYPE = "application/avro"
+
+#: Newest schema version of each message type; writers use it.
+CURRENT_VERSIONS = {"spectra_chunk": 1, "alert": 1, "dead_letter": 1}
+
+Headers = list[tuple[str, bytes]]
+
+
+class DecodeError(ValueError):
+    """A message that cannot be turned into a record; the message says why."""
+
+
+@cache
+def load_schema(name: str, version: int) -> Any:
+    path = SCHEMA_DIR / f"{name}.v{version}.avsc"
+    if not path.is_file():
+        raise DecodeError(f"unknown schema version {version} for '{name}' (no {path.name})")
+    return fastavro.parse_schema(fastavro.schema.load_schema(str(path)))
+
+
+def known_versions(name: str) -> list[int]:
+    return sorted(int(p.name.split(".v")[1].split(".")[0]) for p in SCHEMA_DIR.glob(f"{name}.v*.avsc"))
+
+
+def encode(name: str, record: Mapping[str, Any], version: int | None = None) -> tuple[bytes, Headers]:
+    """Avro bytes of ``record`` and the headers that name its schema."""
+    version = version or CURRENT_VERSIONS[name]
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, load_schema(name, version), dict(record))
+    headers = [
+        (SCHEMA_HEADER, name.encode()),
+        (VERSION_HEADER, str(version).encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+    return buffer.getvalue(), headers
+
+
+def header_value(headers: Iterable[tuple[str, bytes | None]] | None, key: str) -> bytes | None:
+    for name, value in headers or ():
+        if name == key:
+            return value
+    return None
+
+
+def decode(name: str, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, Any]:
+    """The record in ``value``, read with the schema version its headers name."""
+    if value is None:
+        raise DecodeError("empty message (null value)")
+    written_as = header_value(headers, SCHEMA_HEADER)
+    if written_as is not None and written_as != name.encode():
+        raise DecodeError(f"message is a '{written_as.decode(errors='replace')}', expected a '{name}'")
+    raw_version = header_value(headers, VERSION_HEADER)
+    if raw_version is None:
+        raise DecodeError(f"no '{VERSION_HEADER}' header: cannot tell which '{name}' schema wrote it")
+    try:
+        version = int(raw_version.decode())
+    except (UnicodeDecodeError, ValueError):
+        raise DecodeError(f"bad '{VERSION_HEADER}' header {raw_version!r}") from None
+    schema = load_schema(name, version)
+    buffer = io.BytesIO(value)
+    try:
+        record = fastavro.schemaless_reader(buffer, schema, schema)
+    except Exception as error:  # fastavro raises many types on garbage: EOFError, ValueError, ...
+        raise DecodeError(f"not a '{name}' v{version} Avro record: {type(error).__name__}: {error}") from None
+    if buffer.tell() != len(value):
+        raise DecodeError(f"not a '{name}' v{version} Avro record: {len(value) - buffer.tell()} trailing bytes")
+    return record
+
+
+__all__ = ["CURRENT_VERSIONS", "DecodeError", "Headers", "decode", "encode", "header_value", "known_versions", "load_schema"]

@@ -1,0 +1,1 @@
+"""Science modules: pure functions on numpy/pandas that the broker applies to the stream."""

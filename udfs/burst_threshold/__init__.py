@@ -1,0 +1,1 @@
+"""Threshold burst detector."""
