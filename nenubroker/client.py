@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from nenubroker import avro
 from nenubroker.conf.settings import Settings, load_settings
@@ -34,9 +34,15 @@ def subscribe(
     group_id: str | None = None,
     max_messages: int | None = None,
     idle_timeout_s: float | None = None,
+    from_unix_s: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
     on_error: Callable[[Message, Exception], None] = _report_to_stderr,
 ) -> Iterator[dict[str, Any]]:
-    """Decoded records of ``topics``, until ``max_messages`` or ``idle_timeout_s`` without any.
+    """Decoded records of ``topics``, until ``max_messages``, ``idle_timeout_s`` without any, or
+    ``should_stop()`` is true (checked twice a second).
+
+    ``from_unix_s`` starts each partition at the first record written at or after that time, and
+    overrides ``from_beginning``.
 
     Without ``group_id`` the consumer is anonymous (a fresh group each time, nothing committed);
     with one, positions are committed and the next call resumes after the last record read.
@@ -50,12 +56,18 @@ def subscribe(
             "enable.auto.commit": group_id is not None,
         },
     ))
-    consumer.subscribe(list(topics))
+    if from_unix_s is None:
+        consumer.subscribe(list(topics))
+    else:
+        consumer.subscribe(list(topics), on_assign=lambda c, partitions: c.assign(
+            c.offsets_for_times([TopicPartition(p.topic, p.partition, int(from_unix_s * 1000)) for p in partitions])))
     received = 0
     last_seen = time.monotonic()
     try:
         while max_messages is None or received < max_messages:
             if idle_timeout_s is not None and time.monotonic() - last_seen > idle_timeout_s:
+                return
+            if should_stop is not None and should_stop():
                 return
             message = consumer.poll(0.5)
             if message is None:

@@ -17,6 +17,7 @@ region of at least ``min_pixels`` pixels is a candidate.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,10 @@ _MAD_TO_SIGMA = 1.4826
 
 def normalise_channels(spectra: np.ndarray) -> np.ndarray:
     """(x - median) / sigma per channel, sigma from the MAD; NaN stays NaN, dead channels become NaN."""
-    median = np.nanmedian(spectra, axis=0)
-    sigma = _MAD_TO_SIGMA * np.nanmedian(np.abs(spectra - median), axis=0)
+    with warnings.catch_warnings():  # all-NaN channels are expected (lost data) and become NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(spectra, axis=0)
+        sigma = _MAD_TO_SIGMA * np.nanmedian(np.abs(spectra - median), axis=0)
     sigma = np.where(sigma > 0, sigma, np.nan)
     return (spectra - median) / sigma
 
@@ -76,7 +79,9 @@ def detect_bursts(
     snr = smoothed / noise
     above = np.nan_to_num(snr, nan=0.0) > snr_threshold
     labels, n_regions = ndimage.label(above, structure=np.ones((3, 3)))
-    background = np.nanmedian(spectra, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        background = np.nanmedian(spectra, axis=0)
     freq_hz = np.asarray(freq_hz, dtype=np.float64)
     candidates = []
     for index, region in enumerate(ndimage.find_objects(labels), start=1):

@@ -1,0 +1,127 @@
+"""The ``nenubroker`` command: a thin shell over the library, one sub-command per part."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nenubroker.conf.settings import Settings, load_settings
+
+app = typer.Typer(help="nenubroker: real-time transient broker for NenuFAR.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+kafka_app = typer.Typer(help="The local single-node Kafka (KRaft).", no_args_is_help=True)
+edge_app = typer.Typer(help="Edge ingesters: stream dynamic spectra to Kafka.", no_args_is_help=True)
+broker_app = typer.Typer(help="Spark streaming stages.", no_args_is_help=True)
+client_app = typer.Typer(help="Read alert topics.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(edge_app, name="edge")
+app.add_typer(broker_app, name="broker")
+app.add_typer(client_app, name="client")
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")]
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+@app.command()
+def setup(config: ConfigOption = None) -> None:
+    """Resolve the Java dependencies (Kafka broker, Spark Kafka connector) into the cache."""
+    from nenubroker.local.jars import JAR_SETS, resolve_jars
+
+    settings = _settings(config)
+    for jar_set in JAR_SETS:
+        folder = resolve_jars(jar_set, settings.paths.cache_dir)
+        typer.echo(f"{jar_set}: {len(list(folder.glob('*.jar')))} jars in {folder}")
+
+
+@app.command()
+def demo(
+    duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds (default: until Ctrl-C)")] = None,
+    fresh: Annotated[bool, typer.Option(help="start from empty Kafka data and checkpoints")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The whole pipeline on this machine: Kafka, simulated beams, the Spark broker, alerts as they come."""
+    from nenubroker.demo import run_demo
+
+    raise typer.Exit(run_demo(_settings(config), duration_s=duration, fresh=fresh))
+
+
+@kafka_app.command("start")
+def kafka_start(config: ConfigOption = None) -> None:
+    """Run the local Kafka node in the foreground (Ctrl-C stops it) and create the topics."""
+    from nenubroker.demo import local_kafka
+    from nenubroker.kafka import ensure_topics
+
+    settings = _settings(config)
+    with local_kafka(settings) as kafka:
+        ensure_topics(settings.kafka)
+        typer.echo(f"Kafka listening on {kafka.bootstrap_servers}; logs in {kafka.log_file}. Ctrl-C stops it.")
+        try:
+            while kafka.process is not None and kafka.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+@edge_app.command("simulate")
+def edge_simulate(
+    duration: Annotated[Optional[float], typer.Option(help="seconds to stream (default: forever)")] = None,
+    max_chunks: Annotated[Optional[int], typer.Option(help="chunks per beam, then stop")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help="append injected events (JSON lines) to this file")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Stream simulated beams to the chunk topic."""
+    from nenubroker.edge.stream import stream_simulated_beams
+    from nenubroker.kafka import ensure_topics
+
+    settings = _settings(config)
+    ensure_topics(settings.kafka)
+    try:
+        report = stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks, truth_path=truth)
+    except KeyboardInterrupt:
+        return
+    typer.echo(f"sent {report.sent} chunks, delivered {report.delivered} ({report.bytes_delivered / 1e6:.1f} MB), "
+               f"failed {sum(report.failed.values())} {dict(report.failed)}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@broker_app.command("detect")
+def broker_detect(
+    available_now: Annotated[bool, typer.Option(help="process what is on the topic, then stop")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run the detect stage (chunks -> alerts) in this process."""
+    from nenubroker.broker.stages.detect import main
+
+    main((["--config", str(config)] if config else []) + (["--available-now"] if available_now else []))
+
+
+@client_app.command("subscribe")
+def client_subscribe(
+    topic: Annotated[list[str], typer.Option(help="topic to read; repeat for several")],
+    from_beginning: Annotated[bool, typer.Option(help="start at the oldest record kept")] = False,
+    group: Annotated[Optional[str], typer.Option(help="consumer group: resume where it stopped")] = None,
+    max_messages: Annotated[Optional[int], typer.Option(help="stop after this many records")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="stop after this many seconds without a record")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print one line per record of the topics (alerts, dead letters)."""
+    from nenubroker.client import format_alert, subscribe
+
+    settings = _settings(config)
+    try:
+        for record in subscribe(topic, settings, from_beginning=from_beginning, group_id=group,
+                                max_messages=max_messages, idle_timeout_s=timeout):
+            typer.echo(format_alert(record))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from nenubroker import avro
+from nenubroker.spectra_chunk import ChunkError, SpectraChunk
+
+
+def _chunk(n_time=8, n_freq=4) -> SpectraChunk:
+    return SpectraChunk(
+        beam="beam3", chunk_index=7, time_start_unix_s=1.7e9, time_step_s=0.021,
+        freq_hz=np.linspace(20e6, 21e6, n_freq),
+        data=np.arange(n_time * n_freq, dtype=np.float32).reshape(n_time, n_freq),
+        created_unix_s=1.7e9 + 1,
+    )
+
+
+def test_chunk_round_trip_keeps_values_axes_and_version_header():
+    chunk = _chunk()
+    value, headers = chunk.encode()
+    assert dict(headers)["schema_version"] == b"1"
+    assert dict(headers)["schema"] == b"spectra_chunk"
+    back = SpectraChunk.decode(value, headers)
+    np.testing.assert_array_equal(back.data, chunk.data)
+    np.testing.assert_array_equal(back.freq_hz, chunk.freq_hz)
+    assert (back.beam, back.chunk_index, back.time_step_s) == ("beam3", 7, 0.021)
+    np.testing.assert_allclose(back.time_unix_s - 1.7e9, 0.021 * np.arange(8), atol=1e-6)
+
+
+def test_unknown_schema_version_is_named():
+    value, _ = _chunk().encode()
+    with pytest.raises(avro.DecodeError, match="unknown schema version 99"):
+        avro.decode("spectra_chunk", value, [("schema_version", b"99")])
+
+
+def test_missing_version_header_is_reported():
+    value, _ = _chunk().encode()
+    with pytest.raises(avro.DecodeError, match="no 'schema_version' header"):
+        avro.decode("spectra_chunk", value, [])
+
+
+def test_bytes_that_are_not_avro_are_reported():
+    with pytest.raises(avro.DecodeError, match="not a 'spectra_chunk' v1 Avro record"):
+        avro.decode("spectra_chunk", b"\x00garbage\xff" * 3, [("schema_version", b"1")])
+
+
+def test_trailing_bytes_are_reported():
+    value, headers = _chunk().encode()
+    with pytest.raises(avro.DecodeError, match="trailing bytes"):
+        avro.decode("spectra_chunk", value + b"extra", headers)
+
+
+def test_message_of_another_schema_is_reported():
+    value, headers = avro.encode("dead_letter", {
+        "stage": "x", "reason": "y", "source_topic": "t", "source_partition": 0, "source_offset": 1,
+        "source_key": None, "source_headers": {}, "source_value": None, "rejected_unix_s": 0.0})
+    with pytest.raises(avro.DecodeError, match="is a 'dead_letter', expected a 'spectra_chunk'"):
+        avro.decode("spectra_chunk", value, headers)
+
+
+def test_wrong_array_length_is_a_chunk_error():
+    record = _chunk().to_record()
+    record["data"] = record["data"][:-4]
+    with pytest.raises(ChunkError, match="data holds 124 bytes, n_time x n_freq float32 needs 128"):
+        SpectraChunk.from_record(record)
+    record = _chunk().to_record()
+    record["freq_hz"] = record["freq_hz"][:-1]
+    with pytest.raises(ChunkError, match="freq_hz has 3 values, n_freq says 4"):
+        SpectraChunk.from_record(record)
+
+
+def test_known_versions_lists_schema_files():
+    assert avro.known_versions("alert") == [1]

@@ -1,0 +1,129 @@
+"""The detect stage on a real SparkSession against the suite's real Kafka broker."""
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+from confluent_kafka import Producer
+
+from nenubroker import avro
+from nenubroker.broker.stages import detect
+from nenubroker.client import subscribe
+from nenubroker.edge.producer import ChunkProducer
+from nenubroker.edge.simulator import BeamSimulator, InjectedEvent
+from nenubroker.kafka import client_config, ensure_topics
+
+pytestmark = pytest.mark.integration
+T0 = 1.7e9
+
+
+def run_detect(spark, settings) -> None:
+    """One bounded run of the stage: everything on the topic, then stop."""
+    query = detect.start(spark, settings, available_now=True)
+    query.awaitTermination()
+    assert query.exception() is None
+
+
+def read_topic(settings, topic, idle_timeout_s=6.0) -> list[dict]:
+    return list(subscribe([topic], settings, from_beginning=True, idle_timeout_s=idle_timeout_s))
+
+
+def send_chunks(settings, beam_name, n_chunks, events=()):
+    beam = BeamSimulator(beam_name, settings.simulator, start_unix_s=T0)
+    for event in events:
+        beam.inject(event)
+    producer = ChunkProducer(settings.kafka)
+    chunks = []
+    for _ in range(n_chunks):
+        chunk, _ = beam.next_chunk()
+        producer.send(chunk)
+        chunks.append(chunk)
+    assert producer.flush().delivered == n_chunks
+    return beam, chunks
+
+
+def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark, settings):
+    ensure_topics(settings.kafka)
+    spike = InjectedEvent("spike", "beam1", T0 + 3.0, 47e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5)
+    beam, chunks = send_chunks(settings, "beam1", 2, [spike])  # chunk 0 holds the spike, chunk 1 is noise
+    run_detect(spark, settings)
+    [alert] = read_topic(settings, settings.kafka.topics.alerts)
+    channel_hz = beam.freq_hz[1] - beam.freq_hz[0]
+    assert alert["beam"] == "beam1" and alert["chunk_index"] == 0
+    assert abs(alert["time_peak_unix_s"] - (T0 + 3.125)) <= 2 * chunks[0].time_step_s
+    assert abs(alert["freq_peak_hz"] - 47e6) <= 2 * channel_hz
+    assert alert["module"] == "burst_threshold"
+    assert alert["processed_unix_s"] >= alert["kafka_ingest_unix_s"] > 0
+    assert read_topic(settings, settings.kafka.topics.dead_letter, idle_timeout_s=2) == []
+
+
+def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, settings):
+    ensure_topics(settings.kafka)
+    good, _ = BeamSimulator("beam0", settings.simulator, start_unix_s=T0).next_chunk()
+    value, headers = good.encode()
+    short = avro.encode("spectra_chunk", {**good.to_record(), "data": good.to_record()["data"][:1000]})
+    producer = Producer(client_config(settings.kafka))
+    bad = {
+        "not avro": (b"\x07not avro at all", headers),
+        "unknown version": (value, [("schema", b"spectra_chunk"), ("schema_version", b"42")]),
+        "wrong length": short,
+        "all NaN": replace(good, data=np.full_like(good.data, np.nan)).encode(),
+    }
+    for name, (bad_value, bad_headers) in bad.items():
+        producer.produce(settings.kafka.topics.chunks, bad_value, key=name.encode(), headers=bad_headers)
+    producer.flush(10)
+    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 60e6, snr=20.0, duration_s=0.25, bandwidth_hz=1e6)
+    send_chunks(settings, "beam0", 1, [spike])  # after the bad ones, on the same topic
+    run_detect(spark, settings)
+    letters = {letter["source_key"].decode(): letter for letter in read_topic(settings, settings.kafka.topics.dead_letter)}
+    assert set(letters) == set(bad)
+    assert "Avro record" in letters["not avro"]["reason"]
+    assert "unknown schema version 42" in letters["unknown version"]["reason"]
+    assert "data holds 1000 bytes" in letters["wrong length"]["reason"]
+    assert "NaN" in letters["all NaN"]["reason"]
+    assert all(letters[name]["source_value"] == bad[name][0] for name in bad)
+    [alert] = read_topic(settings, settings.kafka.topics.alerts)
+    assert alert["beam"] == "beam0" and abs(alert["freq_peak_hz"] - 60e6) < 1e6
+
+
+def test_restart_resumes_from_the_checkpoint_without_duplicates(spark, settings):
+    ensure_topics(settings.kafka)
+    events = [InjectedEvent("spike", "beam0", T0 + 2.0 + 5.37 * i, 40e6 + 5e6 * i, snr=20.0,
+                            duration_s=0.25, bandwidth_hz=8e5) for i in range(3)]
+    beam = BeamSimulator("beam0", settings.simulator, start_unix_s=T0)
+    for event in events:
+        beam.inject(event)
+    producer = ChunkProducer(settings.kafka)
+    producer.send(beam.next_chunk()[0])
+    producer.send(beam.next_chunk()[0])
+    producer.flush()
+    run_detect(spark, settings)
+    assert len(read_topic(settings, settings.kafka.topics.alerts)) == 2
+    producer.send(beam.next_chunk()[0])
+    producer.flush()
+    run_detect(spark, settings)  # a new query on the same checkpoint: only the new chunk
+    alerts = read_topic(settings, settings.kafka.topics.alerts)
+    assert sorted(a["chunk_index"] for a in alerts) == [0, 1, 2]
+    assert len({a["alert_id"] for a in alerts}) == 3
+
+
+def test_subscriber_command_prints_the_alerts_the_broker_wrote(spark, settings, tmp_path):
+    ensure_topics(settings.kafka)
+    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 33e6, snr=25.0, duration_s=0.25, bandwidth_hz=6e5)
+    send_chunks(settings, "beam0", 1, [spike])
+    run_detect(spark, settings)
+    [alert] = read_topic(settings, settings.kafka.topics.alerts)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    result = subprocess.run(
+        [sys.executable, "-m", "nenubroker.cli", "client", "subscribe", "--topic", settings.kafka.topics.alerts,
+         "--from-beginning", "--timeout", "5"],
+        capture_output=True, text=True, env={**os.environ, "NENUBROKER_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert alert["alert_id"] in line and "beam0" in line and "33." in line

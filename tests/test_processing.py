@@ -1,0 +1,90 @@
+"""The detect stage's per-record logic, on plain Python: alerts for bursts, one dead letter per bad record."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from nenubroker import avro
+from nenubroker.broker.processing import SourceRecord, process_record
+from nenubroker.conf.settings import load_settings
+from nenubroker.edge.simulator import BeamSimulator, InjectedEvent
+
+T0 = 1.7e9
+
+
+@pytest.fixture
+def plain_settings():
+    return load_settings(env={}, overrides={"simulator": {"realtime": False, "bursts_per_minute": 0.0}})
+
+
+def _record(value, headers, offset=0) -> SourceRecord:
+    return SourceRecord("chunks", 0, offset, b"beam0", value, headers, T0 + 10)
+
+
+def _decoded(messages):
+    return [avro.decode(dict(m.headers)["schema"].decode(), m.value, m.headers) for m in messages]
+
+
+def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
+    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
+    freq = beam.freq_hz[120]
+    beam.inject(InjectedEvent("spike", "beam0", T0 + 2.0, freq, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
+    chunk, _ = beam.next_chunk()
+    messages = process_record(_record(*chunk.encode()), plain_settings)
+    [alert] = _decoded(messages)
+    assert {m.topic for m in messages} == {plain_settings.kafka.topics.alerts}
+    assert alert["beam"] == "beam0"
+    assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
+    assert abs(alert["freq_peak_hz"] - freq) <= 2 * (beam.freq_hz[1] - beam.freq_hz[0])
+    assert alert["freq_min_hz"] <= freq <= alert["freq_max_hz"]
+    assert alert["snr"] > plain_settings.detector.snr_threshold
+    assert alert["kafka_ingest_unix_s"] == T0 + 10
+
+
+def test_noise_alone_gives_no_alert(plain_settings):
+    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
+    for offset in range(20):
+        chunk, _ = beam.next_chunk()
+        assert process_record(_record(*chunk.encode(), offset=offset), plain_settings) == []
+
+
+def test_alert_ids_are_the_same_on_replay(plain_settings):
+    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
+    beam.inject(InjectedEvent("spike", "beam0", T0 + 1.0, 50e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
+    record = _record(*beam.next_chunk()[0].encode())
+    first = _decoded(process_record(record, plain_settings))
+    again = _decoded(process_record(record, plain_settings))
+    assert [a["alert_id"] for a in first] == [a["alert_id"] for a in again]
+
+
+def _dead_letter_reason(plain_settings, value, headers) -> str:
+    messages = process_record(_record(value, headers, offset=42), plain_settings)
+    assert len(messages) == 1 and messages[0].topic == plain_settings.kafka.topics.dead_letter
+    [letter] = _decoded(messages)
+    assert letter["source_value"] == value and letter["source_offset"] == 42 and letter["stage"] == "detect"
+    return letter["reason"]
+
+
+def test_bad_records_become_dead_letters_with_their_reason(plain_settings):
+    chunk, _ = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0).next_chunk()
+    value, headers = chunk.encode()
+    assert "not a 'spectra_chunk' v1 Avro record" in _dead_letter_reason(
+        plain_settings, b"this is not avro", headers)
+    assert "unknown schema version 7" in _dead_letter_reason(
+        plain_settings, value, [("schema_version", b"7")])
+    short = avro.encode("spectra_chunk", {**chunk.to_record(), "data": chunk.to_record()["data"][:400]})
+    assert "data holds 400 bytes" in _dead_letter_reason(plain_settings, *short)
+    nan_chunk = replace(chunk, data=np.full_like(chunk.data, np.nan))
+    assert "100% of the samples are NaN" in _dead_letter_reason(plain_settings, *nan_chunk.encode())
+    assert "empty message" in _dead_letter_reason(plain_settings, None, headers)
+
+
+def test_a_few_lost_samples_are_tolerated(plain_settings):
+    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
+    beam.inject(InjectedEvent("spike", "beam0", T0 + 2.0, 40e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
+    chunk, _ = beam.next_chunk()
+    data = chunk.data.copy()
+    data[40:44, :] = np.nan  # a lost block
+    [alert] = _decoded(process_record(_record(*replace(chunk, data=data).encode()), plain_settings))
+    assert abs(alert["freq_peak_hz"] - 40e6) < 1e6
