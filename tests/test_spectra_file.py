@@ -13,6 +13,7 @@ import pytest
 
 from nenubroker.edge.pfb_bandpass import pfb_correction, pfb_power_response
 from nenubroker.edge.spectra_file import (
+    SpectraBlock,
     SpectraFile,
     SpectraFileError,
     SpectraTruncatedWarning,
@@ -216,7 +217,7 @@ def test_follow_yields_appended_blocks_and_waits_for_partial_ones(tmp_path: Path
                 f.flush()
 
     thread = threading.Thread(target=recorder)
-    got = []
+    got: list[SpectraBlock] = []
     sf = SpectraFile(live)
     thread.start()
     for block in sf.follow(poll_s=0.01, idle_timeout_s=5.0, correct_bandpass=False,
@@ -280,8 +281,9 @@ def test_wrong_first_header_names_file_and_offset(tmp_path: Path, field: str, va
                                                   words: str) -> None:
     path = tmp_path / "bad.spectra"
     fft0, fft1 = hand_block()
-    kwargs = {"fftlen": 16, "nfft2int": 4, "nbchan": 2} | {field: value}
-    path.write_bytes(pack_block(fft0, fft1, [100, 101], **kwargs))
+    header = {"fftlen": 16, "nfft2int": 4, "nbchan": 2} | {field: value}
+    path.write_bytes(pack_block(fft0, fft1, [100, 101], fftlen=header["fftlen"],
+                                nfft2int=header["nfft2int"], nbchan=header["nbchan"]))
 
     with pytest.raises(SpectraFileError, match=words) as err:
         SpectraFile(path)
