@@ -9,6 +9,7 @@ are those of nenupy 2.8.5 (``nenupy/io/tf.py``); unlike nenupy, lost blocks come
 and times are exact to the spectrum.
 
 >>> import tempfile
+>>> import numpy as np
 >>> path = tempfile.mkdtemp() + "/demo.spectra"
 >>> with SpectraWriter(path, fftlen=16, nfft2int=4, nffte=8, subbands=[200, 201]) as writer:
 ...     writer.write(1.7e9, xx=np.ones((8, 32), np.float32), yy=np.ones((8, 32), np.float32))
@@ -100,14 +101,15 @@ class SpectraLayout:
 
     def check(self, path: str | Path, offset: int) -> None:
         """Refuse settings UnDySPuTeD cannot produce: they mean a wrong header or garbage."""
-        if not (FFTLEN_RANGE[0] <= self.fftlen <= FFTLEN_RANGE[1]) or self.fftlen % 2:
-            raise SpectraFileError(path, offset, f"fftlen={self.fftlen}, expected even in 16..2048")
-        if not NFFT2INT_RANGE[0] <= self.nfft2int <= NFFT2INT_RANGE[1]:
-            raise SpectraFileError(path, offset, f"nfft2int={self.nfft2int}, expected 4..1024")
-        if not 1 <= self.nffte <= MAX_NFFTE:
-            raise SpectraFileError(path, offset, f"nffte={self.nffte}, expected 1..{MAX_NFFTE}")
-        if not 1 <= self.n_subbands <= MAX_BEAMLETS:
-            raise SpectraFileError(path, offset, f"nbchan={self.n_subbands}, expected ±1..{MAX_BEAMLETS}")
+        for name, value, ok, allowed in (
+            ("fftlen", self.fftlen, FFTLEN_RANGE[0] <= self.fftlen <= FFTLEN_RANGE[1]
+             and self.fftlen % 2 == 0, "even, 16..2048"),
+            ("nfft2int", self.nfft2int, NFFT2INT_RANGE[0] <= self.nfft2int <= NFFT2INT_RANGE[1], "4..1024"),
+            ("nffte", self.nffte, 1 <= self.nffte <= MAX_NFFTE, f"1..{MAX_NFFTE}"),
+            ("nbchan", self.n_subbands, 1 <= self.n_subbands <= MAX_BEAMLETS, f"±1..{MAX_BEAMLETS}"),
+        ):
+            if not ok:
+                raise SpectraFileError(path, offset, f"{name}={value}, expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,17 @@ class SpectraFile:
         The file. Only its first block header needs to exist: a file still being written is fine.
     warn_truncated : bool
         Warn (``SpectraTruncatedWarning``) when the file ends inside a block. The complete
-        blocks are read either way.
+        blocks are read either way; pass False for a file still being written.
+
+    Raises
+    ------
+    SpectraFileError
+        Header values UnDySPuTeD cannot produce, or a block inconsistent with the first one.
+
+    Notes
+    -----
+    A block is lost when TIMESTAMP = 0, idx = 0 (except block 0) or nbchan < 0, as in nenupy.
+    Lost blocks are counted, skipped by ``iter_blocks`` and NaN in ``read``.
     """
 
     def __init__(self, path: str | Path, *, warn_truncated: bool = True) -> None:
@@ -383,8 +395,8 @@ class SpectraFile:
                start_block: int = 0) -> Iterator[SpectraBlock]:
         """Yield blocks as the recorder completes them (tail mode).
 
-        A partly written block is left until it is whole. Stops when ``stop()`` is true, or
-        when no new block has come for ``idle_timeout_s``.
+        A partly written block is left until it is whole. Stops when ``stop()`` is true (checked
+        before each block and each poll), or when no new block has come for ``idle_timeout_s``.
         """
         next_block = start_block
         last_new_s = time.monotonic()
