@@ -47,6 +47,8 @@ class Topics(_Section):
     chunks: str = "nenubroker.spectra_chunks"
     alerts: str = "nenubroker.alerts"
     dead_letter: str = "nenubroker.dead_letter"
+    triggers: str = "nenubroker.triggers"
+    recordings: str = "nenubroker.recordings"
 
 
 class KafkaSettings(_Section):
@@ -89,19 +91,48 @@ class DetectorSettings(_Section):
 
 
 class SimulatorSettings(_Section):
-    """A simulated NenuFAR beam at detection resolution."""
+    """A simulated NenuFAR beam at beamformer resolution (edge/simulator.py, edge/events.py).
+
+    Resolution follows the beamformer: df = 195312.5 / fftlen Hz, dt = fftlen * nfft2int / 195312.5 s;
+    subbands ``first_subband`` .. ``first_subband + n_subbands - 1`` (subband n is centred on
+    n * 195312.5 Hz). Event amplitudes are peak S/N per pixel at this resolution.
+    """
 
     beams: list[str] = ["beam0", "beam1"]
-    freq_min_hz: float = 20e6
-    freq_max_hz: float = 80e6
-    n_channels: int = 256
-    time_step_s: float = 0.0839
-    chunk_time_samples: int = 64
-    integrated_spectra: int = 256
-    bursts_per_minute: float = 6.0
-    burst_snr: float = 25.0
+    fftlen: int = Field(64, ge=16, le=2048)
+    nfft2int: int = Field(64, ge=4, le=1024)
+    first_subband: int = Field(104, ge=0, le=511)
+    n_subbands: int = Field(192, ge=1, le=768)
+    block_spectra: int = Field(64, ge=1)
+    event_rates_per_min: dict[str, float] = {
+        "type_iii": 2.0, "type_iiib": 0.5, "spike": 2.0, "jupiter_s": 1.0, "rfi_impulse": 1.0}
+    event_snr: dict[str, float] = {
+        "type_iii": 3.0, "type_iiib": 3.0, "spike": 3.0, "jupiter_s": 3.0, "rfi_impulse": 3.0}
+    harmonic_fraction: float = Field(0.3, ge=0, le=1)
+    persistent_rfi_channels: int = Field(3, ge=0)
+    lost_block_fraction: float = Field(0.0, ge=0, le=1)
     realtime: bool = True
     seed: int = 1
+
+
+class IngestSettings(_Section):
+    """The edge ingester: detection stream (downsampled) to Kafka, full resolution to the ring buffer."""
+
+    downsample_time: int = Field(4, ge=1)
+    downsample_freq: int = Field(16, ge=1)
+    chunk_time_samples: int = Field(64, ge=4)
+    ring_buffer_s: float = Field(60.0, gt=0)
+    ring_buffer_max_mb: float = Field(2048.0, gt=0)
+    send_buffer_max_mb: float = Field(256.0, gt=0)
+    send_timeout_s: float = Field(120.0, gt=0)
+
+
+class RecordingSettings(_Section):
+    """Selective high-resolution recording at the edge, on triggers from the broker."""
+
+    output_dir: Path = Path(".cache/recordings")
+    padding_s: float = Field(2.0, ge=0)
+    compression: Literal["gzip", "lzf"] = "gzip"
 
 
 class PathSettings(_Section):
@@ -116,13 +147,16 @@ class Settings(_Section):
     spark: SparkSettings = SparkSettings()
     detector: DetectorSettings = DetectorSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    ingest: IngestSettings = IngestSettings()
+    recording: RecordingSettings = RecordingSettings()
     paths: PathSettings = PathSettings()
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge; an empty mapping replaces rather than merges (``event_rates_per_min: {}`` = none)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+        if isinstance(value, Mapping) and value and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

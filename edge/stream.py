@@ -1,56 +1,71 @@
-"""Streams simulated beams to the chunk topic, in real time or as fast as Kafka takes them.
+"""The ingest loop: blocks from a source through the :class:`Ingester` until told to stop.
 
-Every injected event is appended to a truth catalogue (JSON lines), so what the broker finds can be
-checked against what was put in.
+Every injected event of a simulated source is appended to a truth catalogue (JSON lines), so what
+the broker finds can be checked against what was put in. The volume report is logged every
+``report_every_s`` seconds and at the end.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from dataclasses import asdict, replace
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from nenubroker.conf.settings import Settings
-from nenubroker.edge.producer import ChunkProducer, DeliveryReport
-from nenubroker.edge.simulator import BeamSimulator
+from nenubroker.edge.events import InjectedEvent
+from nenubroker.edge.ingest import Ingester, VolumeReport, simulated_blocks
+from nenubroker.edge.producer import DeliveryReport
+from nenubroker.spectra_chunk import SpectraChunk
+
+log = logging.getLogger("nenubroker.edge")
 
 
-def stream_simulated_beams(
-    settings: Settings,
-    duration_s: float | None = None,
-    max_chunks: int | None = None,
-    truth_path: Path | None = None,
-    start_unix_s: float | None = None,
-) -> DeliveryReport:
-    """Send chunks of every configured beam until ``duration_s`` or ``max_chunks`` per beam."""
-    sim = settings.simulator
-    start = time.time() if start_unix_s is None else start_unix_s
-    beams = [BeamSimulator(beam, sim, start_unix_s=start) for beam in sim.beams]
-    producer = ChunkProducer(settings.kafka)
-    truth = open(truth_path, "a") if truth_path else None
-    began = time.monotonic()
+def run_ingest(settings: Settings, blocks: Iterator[SpectraChunk], ingester: Ingester | None = None,
+               duration_s: float | None = None, max_chunks: int | None = None,
+               report_every_s: float = 60.0) -> tuple[DeliveryReport, VolumeReport]:
+    """Ingest ``blocks`` until they end, ``duration_s`` passes or ``max_chunks`` chunks per beam were cut."""
+    ingester = ingester or Ingester(settings)
+    began = last_report = time.monotonic()
+    chunks_per_beam: dict[str, int] = {}
     try:
-        while True:
-            if max_chunks is not None and beams[0].chunk_index >= max_chunks:
+        for block in blocks:
+            for chunk in ingester.ingest(block):
+                chunks_per_beam[chunk.beam] = chunks_per_beam.get(chunk.beam, 0) + 1
+            now = time.monotonic()
+            if now - last_report >= report_every_s:
+                log.info("volume: %s", ingester.volume.summary())
+                last_report = now
+            if duration_s is not None and now - began >= duration_s:
                 break
-            if duration_s is not None and time.monotonic() - began >= duration_s:
+            if max_chunks is not None and chunks_per_beam and min(chunks_per_beam.values()) >= max_chunks \
+                    and len(chunks_per_beam) == len(settings.simulator.beams):
                 break
-            for beam in beams:
-                chunk, events = beam.next_chunk()
-                if sim.realtime:  # a chunk exists once its last sample has been integrated
-                    time.sleep(max(0.0, chunk.time_start_unix_s + beam.chunk_duration_s - time.time()))
-                    chunk = replace(chunk, created_unix_s=time.time())
-                producer.send(chunk)
-                if truth:
-                    for event in events:
-                        truth.write(json.dumps(asdict(event)) + "\n")
-                    truth.flush()
     finally:
-        report = producer.flush()
+        report = ingester.close()
+    log.info("volume: %s", ingester.volume.summary())
+    return report, ingester.volume
+
+
+def stream_simulated_beams(settings: Settings, duration_s: float | None = None, max_chunks: int | None = None,
+                           truth_path: Path | None = None, start_unix_s: float | None = None,
+                           ingester: Ingester | None = None) -> tuple[DeliveryReport, VolumeReport]:
+    """Simulated beams through the ingester, their events appended to ``truth_path``."""
+    truth = open(truth_path, "a") if truth_path else None
+
+    def record(events: list[InjectedEvent]) -> None:
+        if truth:
+            truth.writelines(json.dumps(asdict(event)) + "\n" for event in events)
+            truth.flush()
+
+    try:
+        blocks = simulated_blocks(settings, start_unix_s, on_events=record)
+        return run_ingest(settings, blocks, ingester, duration_s=duration_s, max_chunks=max_chunks)
+    finally:
         if truth:
             truth.close()
-    return report
 
 
-__all__ = ["stream_simulated_beams"]
+__all__ = ["run_ingest", "stream_simulated_beams"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -68,27 +69,58 @@ def kafka_start(config: ConfigOption = None) -> None:
             pass
 
 
+def _print_ingest_reports(report, volume) -> None:
+    typer.echo(f"sent {report.sent} chunks, delivered {report.delivered} ({report.bytes_delivered / 1e6:.1f} MB), "
+               f"dropped {len(report.dropped)} {dict(report.failed)}")
+    for beam, chunk_index, reason in report.dropped:
+        typer.echo(f"  dropped {beam}#{chunk_index}: {reason}", err=True)
+    typer.echo(f"volume: {volume.summary()}")
+    if report.dropped:
+        raise typer.Exit(1)
+
+
 @edge_app.command("simulate")
 def edge_simulate(
     duration: Annotated[Optional[float], typer.Option(help="seconds to stream (default: forever)")] = None,
-    max_chunks: Annotated[Optional[int], typer.Option(help="chunks per beam, then stop")] = None,
+    max_chunks: Annotated[Optional[int], typer.Option(help="detection chunks per beam, then stop")] = None,
     truth: Annotated[Optional[Path], typer.Option(help="append injected events (JSON lines) to this file")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Stream simulated beams to the chunk topic."""
+    """Stream simulated beams: detection chunks to Kafka, full resolution to the ring buffers."""
     from nenubroker.edge.stream import stream_simulated_beams
     from nenubroker.kafka import ensure_topics
 
     settings = _settings(config)
     ensure_topics(settings.kafka)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        report = stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks, truth_path=truth)
+        report, volume = stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks, truth_path=truth)
     except KeyboardInterrupt:
         return
-    typer.echo(f"sent {report.sent} chunks, delivered {report.delivered} ({report.bytes_delivered / 1e6:.1f} MB), "
-               f"failed {sum(report.failed.values())} {dict(report.failed)}")
-    if report.failed:
-        raise typer.Exit(1)
+    _print_ingest_reports(report, volume)
+
+
+@edge_app.command("ingest")
+def edge_ingest(
+    path: Annotated[Path, typer.Argument(help="NenuFAR .spectra file")],
+    beam: Annotated[str, typer.Option(help="beam name for the stream (the Kafka key)")] = "beam0",
+    follow: Annotated[bool, typer.Option(help="keep reading as the file grows, as at the telescope")] = False,
+    idle_timeout: Annotated[float, typer.Option(help="with --follow: stop after this long without new data")] = 60.0,
+    config: ConfigOption = None,
+) -> None:
+    """Stream a .spectra file (or follow one being written) like a live beam."""
+    from nenubroker.edge.ingest import file_blocks
+    from nenubroker.edge.stream import run_ingest
+    from nenubroker.kafka import ensure_topics
+
+    settings = _settings(config)
+    ensure_topics(settings.kafka)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        report, volume = run_ingest(settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout))
+    except KeyboardInterrupt:
+        return
+    _print_ingest_reports(report, volume)
 
 
 @broker_app.command("detect")

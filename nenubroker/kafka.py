@@ -58,7 +58,7 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     """Create the configured topics that do not exist yet; returns the ones it created."""
     admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
-    wanted = [kafka.topics.chunks, kafka.topics.alerts, kafka.topics.dead_letter]
+    wanted = list(kafka.topics.model_dump().values())
     missing = [name for name in wanted if name not in existing]
     if not missing:
         return []

@@ -35,7 +35,7 @@ def matches(event: dict[str, Any], alert: dict[str, Any], time_tolerance_s: floa
         return False
     start_s = event["time_start_unix_s"]
     if event["kind"] == "type_iii":
-        from nenubroker.edge.simulator import type_iii_arrival_s
+        from nenubroker.edge.events import type_iii_arrival_s
 
         stop_s = start_s + float(type_iii_arrival_s(lo_hz, hi_hz)) + 10.0
     else:

@@ -31,21 +31,37 @@ def kafka(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator
         yield node
 
 
+def _overrides(name: str, tmp_path: Path, cache_dir: Path) -> dict:
+    return {
+        "kafka": {"topics": {"chunks": f"{name}.chunks", "alerts": f"{name}.alerts", "dead_letter": f"{name}.dlq",
+                             "triggers": f"{name}.triggers", "recordings": f"{name}.recordings"}},
+        "spark": {"master": "local[2]", "max_offsets_per_trigger": None},
+        # 192 subbands at 12 kHz x 21 ms, streamed at 195 kHz x 84 ms: 64 x 192 chunks of 5.4 s
+        "simulator": {"realtime": False, "fftlen": 16, "nfft2int": 256, "event_rates_per_min": {}},
+        "ingest": {"downsample_time": 4, "downsample_freq": 16, "chunk_time_samples": 64, "ring_buffer_s": 30.0},
+        "recording": {"output_dir": str(tmp_path / "recordings")},
+        "paths": {"cache_dir": str(cache_dir), "checkpoint_dir": str(tmp_path / "checkpoints"),
+                  "run_dir": str(tmp_path / "run")},
+    }
+
+
+def _test_name(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name)[:80]
+
+
+@pytest.fixture
+def offline_settings(request: pytest.FixtureRequest, tmp_path: Path, cache_dir: Path) -> Settings:
+    """Settings for a test that needs no Kafka: the suite's small simulated beams."""
+    return load_settings(env={}, overrides=_overrides(_test_name(request), tmp_path, cache_dir))
+
+
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path, kafka: LocalKafka, cache_dir: Path) -> Settings:
     """Settings for one test: its own topics, checkpoints and run folder, on the suite's Kafka."""
-    name = re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name)[:80]
-    return load_settings(env={}, overrides={
-        "kafka": {
-            "bootstrap_servers": kafka.bootstrap_servers,
-            "topics": {"chunks": f"{name}.chunks", "alerts": f"{name}.alerts", "dead_letter": f"{name}.dlq"},
-        },
-        "local_kafka": kafka.settings.model_dump(),
-        "spark": {"master": "local[2]", "max_offsets_per_trigger": None},
-        "simulator": {"realtime": False, "bursts_per_minute": 0.0},
-        "paths": {"cache_dir": str(cache_dir), "checkpoint_dir": str(tmp_path / "checkpoints"),
-                  "run_dir": str(tmp_path / "run")},
-    })
+    overrides = _overrides(_test_name(request), tmp_path, cache_dir)
+    overrides["kafka"]["bootstrap_servers"] = kafka.bootstrap_servers
+    overrides["local_kafka"] = kafka.settings.model_dump()
+    return load_settings(env={}, overrides=overrides)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_demo_streams_alerts_and_stops_cleanly(settings, tmp_path):
     run_dir = tmp_path / "demo-run"
     config = settings.model_dump(mode="json")
     config["local_kafka"].update(port=free_port(), controller_port=free_port())
-    config["simulator"].update(realtime=True, bursts_per_minute=20.0)
+    config["simulator"].update(realtime=True, event_rates_per_min={"type_iii": 6.0, "spike": 12.0})
     config["paths"].update(run_dir=str(run_dir), checkpoint_dir=str(tmp_path / "demo-checkpoints"))
     config_file = tmp_path / "demo.yaml"
     config_file.write_text(yaml.safe_dump(config))

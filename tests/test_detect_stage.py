@@ -13,8 +13,10 @@ from confluent_kafka import Producer
 from nenubroker import avro
 from nenubroker.broker.stages import detect
 from nenubroker.client import subscribe
+from nenubroker.edge.events import InjectedEvent
+from nenubroker.edge.ingest import detection_chunks
 from nenubroker.edge.producer import ChunkProducer
-from nenubroker.edge.simulator import BeamSimulator, InjectedEvent
+from nenubroker.edge.simulator import BeamSimulator
 from nenubroker.kafka import client_config, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -32,27 +34,29 @@ def read_topic(settings, topic, idle_timeout_s=6.0) -> list[dict]:
     return list(subscribe([topic], settings, from_beginning=True, idle_timeout_s=idle_timeout_s))
 
 
-def send_chunks(settings, beam_name, n_chunks, events=()):
+def simulated_chunks(settings, beam_name, events=()):
     beam = BeamSimulator(beam_name, settings.simulator, start_unix_s=T0)
     for event in events:
         beam.inject(event)
+    return (chunk for chunk, _ in detection_chunks(beam, settings))
+
+
+def send_chunks(settings, beam_name, n_chunks, events=()):
     producer = ChunkProducer(settings.kafka)
-    chunks = []
-    for _ in range(n_chunks):
-        chunk, _ = beam.next_chunk()
+    chunks = [chunk for chunk, _ in zip(simulated_chunks(settings, beam_name, events), range(n_chunks))]
+    for chunk in chunks:
         producer.send(chunk)
-        chunks.append(chunk)
     assert producer.flush().delivered == n_chunks
-    return beam, chunks
+    return chunks
 
 
 def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark, settings):
     ensure_topics(settings.kafka)
-    spike = InjectedEvent("spike", "beam1", T0 + 3.0, 47e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5)
-    beam, chunks = send_chunks(settings, "beam1", 2, [spike])  # chunk 0 holds the spike, chunk 1 is noise
+    spike = InjectedEvent("spike", "beam1", T0 + 3.0, 47e6, snr=3.0, duration_s=0.25, bandwidth_hz=8e5)
+    chunks = send_chunks(settings, "beam1", 2, [spike])  # chunk 0 holds the spike, chunk 1 is noise
     run_detect(spark, settings)
     [alert] = read_topic(settings, settings.kafka.topics.alerts)
-    channel_hz = beam.freq_hz[1] - beam.freq_hz[0]
+    channel_hz = chunks[0].freq_hz[1] - chunks[0].freq_hz[0]
     assert alert["beam"] == "beam1" and alert["chunk_index"] == 0
     assert abs(alert["time_peak_unix_s"] - (T0 + 3.125)) <= 2 * chunks[0].time_step_s
     assert abs(alert["freq_peak_hz"] - 47e6) <= 2 * channel_hz
@@ -63,7 +67,7 @@ def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark
 
 def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, settings):
     ensure_topics(settings.kafka)
-    good, _ = BeamSimulator("beam0", settings.simulator, start_unix_s=T0).next_chunk()
+    good = next(simulated_chunks(settings, "beam0"))
     value, headers = good.encode()
     short = avro.encode("spectra_chunk", {**good.to_record(), "data": good.to_record()["data"][:1000]})
     producer = Producer(client_config(settings.kafka))
@@ -76,7 +80,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, s
     for name, (bad_value, bad_headers) in bad.items():
         producer.produce(settings.kafka.topics.chunks, bad_value, key=name.encode(), headers=bad_headers)
     producer.flush(10)
-    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 60e6, snr=20.0, duration_s=0.25, bandwidth_hz=1e6)
+    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 50e6, snr=3.0, duration_s=0.25, bandwidth_hz=1e6)
     send_chunks(settings, "beam0", 1, [spike])  # after the bad ones, on the same topic
     run_detect(spark, settings)
     letters = {letter["source_key"].decode(): letter for letter in read_topic(settings, settings.kafka.topics.dead_letter)}
@@ -87,23 +91,21 @@ def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, s
     assert "NaN" in letters["all NaN"]["reason"]
     assert all(letters[name]["source_value"] == bad[name][0] for name in bad)
     [alert] = read_topic(settings, settings.kafka.topics.alerts)
-    assert alert["beam"] == "beam0" and abs(alert["freq_peak_hz"] - 60e6) < 1e6
+    assert alert["beam"] == "beam0" and abs(alert["freq_peak_hz"] - 50e6) < 1e6
 
 
 def test_restart_resumes_from_the_checkpoint_without_duplicates(spark, settings):
     ensure_topics(settings.kafka)
-    events = [InjectedEvent("spike", "beam0", T0 + 2.0 + 5.37 * i, 40e6 + 5e6 * i, snr=20.0,
+    events = [InjectedEvent("spike", "beam0", T0 + 2.0 + 5.37 * i, 40e6 + 5e6 * i, snr=3.0,
                             duration_s=0.25, bandwidth_hz=8e5) for i in range(3)]
-    beam = BeamSimulator("beam0", settings.simulator, start_unix_s=T0)
-    for event in events:
-        beam.inject(event)
+    chunks = simulated_chunks(settings, "beam0", events)
     producer = ChunkProducer(settings.kafka)
-    producer.send(beam.next_chunk()[0])
-    producer.send(beam.next_chunk()[0])
+    producer.send(next(chunks))
+    producer.send(next(chunks))
     producer.flush()
     run_detect(spark, settings)
     assert len(read_topic(settings, settings.kafka.topics.alerts)) == 2
-    producer.send(beam.next_chunk()[0])
+    producer.send(next(chunks))
     producer.flush()
     run_detect(spark, settings)  # a new query on the same checkpoint: only the new chunk
     alerts = read_topic(settings, settings.kafka.topics.alerts)
@@ -113,7 +115,7 @@ def test_restart_resumes_from_the_checkpoint_without_duplicates(spark, settings)
 
 def test_subscriber_command_prints_the_alerts_the_broker_wrote(spark, settings, tmp_path):
     ensure_topics(settings.kafka)
-    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 33e6, snr=25.0, duration_s=0.25, bandwidth_hz=6e5)
+    spike = InjectedEvent("spike", "beam0", T0 + 1.0, 33e6, snr=3.0, duration_s=0.25, bandwidth_hz=6e5)
     send_chunks(settings, "beam0", 1, [spike])
     run_detect(spark, settings)
     [alert] = read_topic(settings, settings.kafka.topics.alerts)

@@ -7,12 +7,18 @@ from confluent_kafka.admin import AdminClient
 
 from nenubroker.client import subscribe
 from nenubroker.edge.producer import ChunkProducer, ChunkTooLarge
+from nenubroker.edge.ingest import detection_chunks
 from nenubroker.edge.simulator import BeamSimulator
 from nenubroker.edge.stream import stream_simulated_beams
 from nenubroker.kafka import client_config, ensure_topics
 from nenubroker.spectra_chunk import SpectraChunk
 
 pytestmark = pytest.mark.integration
+
+
+def _chunks(settings):
+    beam = BeamSimulator("beam0", settings.simulator, start_unix_s=1.7e9)
+    return (chunk for chunk, _ in detection_chunks(beam, settings))
 
 
 def test_topics_are_created_once(settings):
@@ -24,8 +30,11 @@ def test_topics_are_created_once(settings):
 
 def test_simulated_beams_arrive_keyed_by_beam_with_version_header(settings, tmp_path):
     ensure_topics(settings.kafka)
-    report = stream_simulated_beams(settings, max_chunks=3, truth_path=tmp_path / "truth.jsonl")
-    assert (report.sent, report.delivered, dict(report.failed)) == (6, 6, {})
+    report, volume = stream_simulated_beams(settings, max_chunks=3, truth_path=tmp_path / "truth.jsonl")
+    assert (report.sent, report.delivered, report.dropped) == (6, 6, [])
+    assert volume.beams == 2 and volume.data_duration_s == pytest.approx(3 * 64 * 4 * 16 * 256 / 195312.5)
+    assert volume.streamed_bytes == report.bytes_delivered
+    assert volume.reduction_factor == pytest.approx(volume.full_resolution_bytes / report.bytes_delivered)
     consumer = Consumer(client_config(settings.kafka, **{"group.id": "t", "auto.offset.reset": "earliest"}))
     consumer.subscribe([settings.kafka.topics.chunks])
     chunks = []
@@ -39,13 +48,13 @@ def test_simulated_beams_arrive_keyed_by_beam_with_version_header(settings, tmp_
         chunks.append(chunk)
     consumer.close()
     assert sorted((c.beam, c.chunk_index) for c in chunks) == [(b, i) for b in ("beam0", "beam1") for i in range(3)]
-    assert all(c.data.shape == (64, 256) and np.isfinite(c.data).all() for c in chunks)
+    assert all(c.data.shape == (64, 192) and np.isfinite(c.data).all() for c in chunks)
 
 
 def test_oversized_chunk_is_refused_with_a_clear_error(settings):
     ensure_topics(settings.kafka)
     small = settings.kafka.model_copy(update={"max_message_bytes": 10_000})
-    chunk, _ = BeamSimulator("beam0", settings.simulator, start_unix_s=1.7e9).next_chunk()
+    chunk = next(_chunks(settings))
     with pytest.raises(ChunkTooLarge, match="over the 10000-byte message limit"):
         ChunkProducer(small).send(chunk)
 
@@ -55,14 +64,32 @@ def test_client_reports_undecodable_records_and_goes_on(settings):
 
     ensure_topics(settings.kafka)
     producer = Producer(client_config(settings.kafka))
-    chunk, _ = BeamSimulator("beam0", settings.simulator, start_unix_s=1.7e9).next_chunk()
-    producer.produce(settings.kafka.topics.chunks, b"garbage", headers=[("schema", b"spectra_chunk"),
+    chunk = next(_chunks(settings))
+    producer.produce(settings.kafka.topics.chunks, b"garbage", key=b"beam0", headers=[("schema", b"spectra_chunk"),
                                                                        ("schema_version", b"1")])
     value, headers = chunk.encode()
-    producer.produce(settings.kafka.topics.chunks, value, headers=headers)
+    producer.produce(settings.kafka.topics.chunks, value, key=b"beam0", headers=headers)  # same partition, after
     producer.flush(10)
     skipped = []
     records = list(subscribe([settings.kafka.topics.chunks], settings, from_beginning=True, idle_timeout_s=5,
                              max_messages=1, on_error=lambda message, error: skipped.append(str(error))))
     assert [r["chunk_index"] for r in records] == [0]
     assert len(skipped) == 1 and "not a 'spectra_chunk' v1 Avro record" in skipped[0]
+
+
+def test_unreachable_kafka_drops_are_reported_chunk_by_chunk(settings):
+    from nenubroker.local.kafka_server import free_port
+
+    nowhere = settings.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    ingest = settings.ingest.model_copy(update={"send_buffer_max_mb": 0.3, "send_timeout_s": 3.0})
+    producer = ChunkProducer(nowhere, ingest, send_block_s=0.5)
+    chunks = [chunk for chunk, _ in zip(_chunks(settings), range(8))]  # 8 x ~50 kB: over the 0.3 MB buffer
+    accepted = [producer.send(chunk) for chunk in chunks]
+    report = producer.flush(10)
+    assert report.delivered == 0 and report.pending == 0
+    assert sorted(index for _, index, _ in report.dropped) == list(range(8))
+    refused = [i for i, ok in enumerate(accepted) if not ok]
+    assert refused, "the bounded buffer should have refused some chunks"
+    reasons = dict(((beam, index), reason) for beam, index, reason in report.dropped)
+    assert all("send buffer full" in reasons[("beam0", i)] for i in refused)
+    assert any("not delivered" in reason for reason in reasons.values())

@@ -7,15 +7,23 @@ import pytest
 
 from nenubroker import avro
 from nenubroker.broker.processing import SourceRecord, process_record
-from nenubroker.conf.settings import load_settings
-from nenubroker.edge.simulator import BeamSimulator, InjectedEvent
+from nenubroker.edge.events import InjectedEvent
+from nenubroker.edge.ingest import detection_chunks
+from nenubroker.edge.simulator import BeamSimulator
 
 T0 = 1.7e9
 
 
 @pytest.fixture
-def plain_settings():
-    return load_settings(env={}, overrides={"simulator": {"realtime": False, "bursts_per_minute": 0.0}})
+def plain_settings(offline_settings):
+    return offline_settings
+
+
+def _chunks(settings, *events):
+    beam = BeamSimulator("beam0", settings.simulator, start_unix_s=T0)
+    for event in events:
+        beam.inject(event)
+    return (chunk for chunk, _ in detection_chunks(beam, settings))
 
 
 def _record(value, headers, offset=0) -> SourceRecord:
@@ -27,32 +35,29 @@ def _decoded(messages):
 
 
 def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
-    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
-    freq = beam.freq_hz[120]
-    beam.inject(InjectedEvent("spike", "beam0", T0 + 2.0, freq, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
-    chunk, _ = beam.next_chunk()
+    freq = 47e6
+    chunk = next(_chunks(plain_settings, InjectedEvent("spike", "beam0", T0 + 2.0, freq, snr=3.0,
+                                                       duration_s=0.25, bandwidth_hz=8e5)))
     messages = process_record(_record(*chunk.encode()), plain_settings)
     [alert] = _decoded(messages)
     assert {m.topic for m in messages} == {plain_settings.kafka.topics.alerts}
     assert alert["beam"] == "beam0"
     assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
-    assert abs(alert["freq_peak_hz"] - freq) <= 2 * (beam.freq_hz[1] - beam.freq_hz[0])
+    assert abs(alert["freq_peak_hz"] - freq) <= 2 * (chunk.freq_hz[1] - chunk.freq_hz[0])
     assert alert["freq_min_hz"] <= freq <= alert["freq_max_hz"]
     assert alert["snr"] > plain_settings.detector.snr_threshold
     assert alert["kafka_ingest_unix_s"] == T0 + 10
 
 
 def test_noise_alone_gives_no_alert(plain_settings):
-    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
-    for offset in range(20):
-        chunk, _ = beam.next_chunk()
+    for offset, chunk in zip(range(20), _chunks(plain_settings)):
         assert process_record(_record(*chunk.encode(), offset=offset), plain_settings) == []
 
 
 def test_alert_ids_are_the_same_on_replay(plain_settings):
-    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
-    beam.inject(InjectedEvent("spike", "beam0", T0 + 1.0, 50e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
-    record = _record(*beam.next_chunk()[0].encode())
+    chunk = next(_chunks(plain_settings, InjectedEvent("spike", "beam0", T0 + 1.0, 50e6, snr=3.0,
+                                                       duration_s=0.25, bandwidth_hz=8e5)))
+    record = _record(*chunk.encode())
     first = _decoded(process_record(record, plain_settings))
     again = _decoded(process_record(record, plain_settings))
     assert [a["alert_id"] for a in first] == [a["alert_id"] for a in again]
@@ -67,7 +72,7 @@ def _dead_letter_reason(plain_settings, value, headers) -> str:
 
 
 def test_bad_records_become_dead_letters_with_their_reason(plain_settings):
-    chunk, _ = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0).next_chunk()
+    chunk = next(_chunks(plain_settings))
     value, headers = chunk.encode()
     assert "not a 'spectra_chunk' v1 Avro record" in _dead_letter_reason(
         plain_settings, b"this is not avro", headers)
@@ -81,9 +86,8 @@ def test_bad_records_become_dead_letters_with_their_reason(plain_settings):
 
 
 def test_a_few_lost_samples_are_tolerated(plain_settings):
-    beam = BeamSimulator("beam0", plain_settings.simulator, start_unix_s=T0)
-    beam.inject(InjectedEvent("spike", "beam0", T0 + 2.0, 40e6, snr=20.0, duration_s=0.25, bandwidth_hz=8e5))
-    chunk, _ = beam.next_chunk()
+    chunk = next(_chunks(plain_settings, InjectedEvent("spike", "beam0", T0 + 2.0, 40e6, snr=3.0,
+                                                       duration_s=0.25, bandwidth_hz=8e5)))
     data = chunk.data.copy()
     data[40:44, :] = np.nan  # a lost block
     [alert] = _decoded(process_record(_record(*replace(chunk, data=data).encode()), plain_settings))

@@ -63,3 +63,8 @@ def test_missing_config_file_is_named(tmp_path: Path):
 def test_overrides_from_env_ignores_other_variables():
     assert overrides_from_env({"HOME": "/root", "NENUBROKER_SPARK__MASTER": "local[2]"}) == {
         "spark": {"master": "local[2]"}}
+
+
+def test_empty_mapping_override_clears_the_default_mapping():
+    settings = load_settings(env={}, overrides={"simulator": {"event_rates_per_min": {}}})
+    assert settings.simulator.event_rates_per_min == {}
