@@ -1,7 +1,9 @@
-"""What the detect stage does to one Kafka record, without Spark: decode, check, detect, encode.
+"""What the detect stage does to a batch of Kafka records, without Spark: decode, check, run the
+enabled science modules, encode alerts.
 
 Every record ends as alerts (possibly none) or as exactly one dead letter with the reason: nothing
-is dropped silently, and no record can stop the stream.
+is dropped silently, and no record can stop the stream. If a module fails on a batch, the chunks
+are retried one by one so that only the chunks that break it are dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from nenubroker import __version__, avro
 from nenubroker.conf.settings import Settings
 from nenubroker.spectra_chunk import ChunkError, SpectraChunk
-from nenubroker.udfs.burst_threshold import core as burst_threshold
+from nenubroker.udfs.contract import ScienceModule
+from nenubroker.udfs.registry import chunk_table, resolve, run_modules, versions
 
 STAGE = "detect"
 
@@ -45,34 +49,10 @@ class OutputMessage:
     headers: avro.Headers
 
 
-def alert_id(beam: str, chunk_index: int, candidate: dict[str, Any], module: str) -> str:
+def alert_id(beam: str, chunk_index: int, detector: str, time_peak_unix_s: float, freq_peak_hz: float) -> str:
     """Same chunk and same candidate, same id: a replay of the stream repeats ids, never invents."""
-    identity = f"{beam}|{chunk_index}|{module}|{candidate['time_peak_s']:.6f}|{candidate['freq_peak_hz']:.1f}"
+    identity = f"{beam}|{chunk_index}|{detector}|{time_peak_unix_s:.6f}|{freq_peak_hz:.1f}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
-
-
-def make_alert(chunk: SpectraChunk, candidate: dict[str, Any], record: SourceRecord) -> dict[str, Any]:
-    module = burst_threshold.MODULE_NAME
-    return {
-        "alert_id": alert_id(chunk.beam, chunk.chunk_index, candidate, module),
-        "beam": chunk.beam,
-        "chunk_index": chunk.chunk_index,
-        "time_peak_unix_s": candidate["time_peak_s"],
-        "time_start_unix_s": candidate["time_start_s"],
-        "duration_s": candidate["duration_s"],
-        "freq_peak_hz": candidate["freq_peak_hz"],
-        "freq_min_hz": candidate["freq_min_hz"],
-        "freq_max_hz": candidate["freq_max_hz"],
-        "snr": candidate["snr"],
-        "peak_power": candidate["peak_power"],
-        "n_pixels": candidate["n_pixels"],
-        "module": module,
-        "module_version": burst_threshold.MODULE_VERSION,
-        "nenubroker_version": __version__,
-        "chunk_created_unix_s": chunk.created_unix_s,
-        "kafka_ingest_unix_s": record.kafka_timestamp_unix_s,
-        "processed_unix_s": time.time(),
-    }
 
 
 def dead_letter(record: SourceRecord, reason: str, topic: str) -> OutputMessage:
@@ -90,37 +70,89 @@ def dead_letter(record: SourceRecord, reason: str, topic: str) -> OutputMessage:
     return OutputMessage(topic, record.key, value, headers + [("reason", reason.encode()[:1000])])
 
 
-def detect_in_chunk(chunk: SpectraChunk, settings: Settings) -> list[dict[str, Any]]:
-    detector = settings.detector
-    nonfinite = 1.0 - np.isfinite(chunk.data).mean()
-    if nonfinite > detector.max_nonfinite_fraction:
-        raise ChunkError(
-            f"{nonfinite:.0%} of the samples are NaN or infinite "
-            f"(more than max_nonfinite_fraction={detector.max_nonfinite_fraction:.0%})")
-    return burst_threshold.detect_bursts(
-        chunk.data, chunk.freq_hz, chunk.time_start_unix_s, chunk.time_step_s,
-        snr_threshold=detector.snr_threshold,
-        smooth_time_samples=detector.smooth_time_samples,
-        smooth_freq_channels=detector.smooth_freq_channels,
-        min_pixels=detector.min_pixels,
-    )
+class ChunkProcessor:
+    """The enabled modules, resolved once per Python worker, applied to batches of records."""
 
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.modules: list[ScienceModule] = resolve(settings.modules.enabled)
+        self.detector = next(m for m in self.modules if m.level == "detector")
+        self.versions = versions(self.modules)
+        self.classifier = settings.modules.alert_classifier
+        if self.classifier and self.classifier not in self.versions:
+            raise ValueError(f"alert_classifier {self.classifier!r} is not an enabled module")
 
-def process_record(record: SourceRecord, settings: Settings) -> list[OutputMessage]:
-    """Alerts for the bursts in one chunk record, or one dead letter saying why there can be none."""
-    topics = settings.kafka.topics
-    try:
+    def decode(self, record: SourceRecord) -> SpectraChunk:
         chunk = SpectraChunk.decode(record.value, record.headers)
-        candidates = detect_in_chunk(chunk, settings)
-    except (avro.DecodeError, ChunkError) as error:
-        return [dead_letter(record, str(error), topics.dead_letter)]
-    except Exception as error:  # a bug must not stop the stream either; it is reported in full
-        return [dead_letter(record, f"detector failed: {type(error).__name__}: {error}", topics.dead_letter)]
-    messages = []
-    for candidate in candidates:
-        value, headers = avro.encode("alert", make_alert(chunk, candidate, record))
-        messages.append(OutputMessage(topics.alerts, chunk.beam.encode(), value, headers))
-    return messages
+        nonfinite = 1.0 - np.isfinite(chunk.data).mean()
+        limit = self.settings.modules.max_nonfinite_fraction
+        if nonfinite > limit:
+            raise ChunkError(f"{nonfinite:.0%} of the samples are NaN or infinite (more than max_nonfinite_fraction={limit:.0%})")
+        return chunk
+
+    def process(self, records: Sequence[SourceRecord]) -> list[OutputMessage]:
+        """Alerts for the bursts in a batch of chunk records, dead letters for the records that fail."""
+        dead_letter_topic = self.settings.kafka.topics.dead_letter
+        outputs: list[OutputMessage] = []
+        good: list[tuple[SourceRecord, SpectraChunk]] = []
+        for record in records:
+            try:
+                good.append((record, self.decode(record)))
+            except (avro.DecodeError, ChunkError) as error:
+                outputs.append(dead_letter(record, str(error), dead_letter_topic))
+        if not good:
+            return outputs
+        try:
+            return outputs + self._alerts(good)
+        except Exception:  # some chunk breaks a module: find which, one at a time
+            for pair in good:
+                try:
+                    outputs += self._alerts([pair])
+                except Exception as error:
+                    outputs.append(dead_letter(pair[0], f"science modules failed: {type(error).__name__}: {error}",
+                                               dead_letter_topic))
+            return outputs
+
+    def _alerts(self, good: list[tuple[SourceRecord, SpectraChunk]]) -> list[OutputMessage]:
+        chunks, candidates = run_modules(chunk_table([chunk for _, chunk in good]), self.modules,
+                                         self.settings.modules.params)
+        alerts_topic = self.settings.kafka.topics.alerts
+        messages = []
+        for candidate in candidates.itertuples(index=False):
+            record, chunk = good[candidate.chunk_row]
+            value, headers = avro.encode("alert", self.make_alert(candidate._asdict(), chunks.iloc[candidate.chunk_row],
+                                                                  chunk, record))
+            messages.append(OutputMessage(alerts_topic, chunk.beam.encode(), value, headers))
+        return messages
+
+    def make_alert(self, candidate: dict[str, Any], chunk_row: pd.Series, chunk: SpectraChunk,
+                   record: SourceRecord) -> dict[str, Any]:
+        label, probabilities, classifier = None, {}, None
+        if self.classifier:
+            label = candidate[f"{self.classifier}_label"]
+            probabilities = {k: float(v) for k, v in candidate[f"{self.classifier}_probabilities"].items()}
+            classifier = f"{self.classifier} {self.versions[self.classifier]}"
+        flagged = chunk_row.get("rfi_flagged_fraction")
+        return {
+            "alert_id": alert_id(chunk.beam, chunk.chunk_index, self.detector.name,
+                                 candidate["time_peak_unix_s"], candidate["freq_peak_hz"]),
+            "beam": chunk.beam,
+            "chunk_index": chunk.chunk_index,
+            **{name: float(candidate[name]) for name in (
+                "time_peak_unix_s", "time_start_unix_s", "duration_s", "freq_peak_hz", "freq_min_hz",
+                "freq_max_hz", "drift_hz_per_s", "snr", "peak_power")},
+            "class_label": label,
+            "class_probabilities": probabilities,
+            "classifier": classifier,
+            "rfi_flagged_fraction": None if flagged is None else float(flagged),
+            "cutout": np.ascontiguousarray(candidate["cutout"], dtype="<f4").tobytes(),
+            "detector": self.detector.name,
+            "module_versions": self.versions,
+            "nenubroker_version": __version__,
+            "chunk_created_unix_s": chunk.created_unix_s,
+            "kafka_ingest_unix_s": record.kafka_timestamp_unix_s,
+            "processed_unix_s": time.time(),
+        }
 
 
-__all__ = ["OutputMessage", "SourceRecord", "alert_id", "make_alert", "process_record"]
+__all__ = ["ChunkProcessor", "OutputMessage", "SourceRecord", "alert_id", "dead_letter"]

@@ -80,14 +80,13 @@ class SparkSettings(_Section):
     extra_conf: dict[str, str] = {}
 
 
-class DetectorSettings(_Section):
-    """Parameters of the threshold burst detector (udfs/burst_threshold)."""
+class ModulesSettings(_Section):
+    """Science modules (udfs/): which run, in order, with which parameters."""
 
-    snr_threshold: float = 7.0
-    smooth_time_samples: int = 3
-    smooth_freq_channels: int = 3
-    min_pixels: int = 4
-    max_nonfinite_fraction: float = 0.5
+    enabled: list[str] = ["burst_threshold"]
+    params: dict[str, dict[str, Any]] = {}
+    alert_classifier: str | None = None
+    max_nonfinite_fraction: float = Field(0.5, ge=0, le=1)
 
 
 class SimulatorSettings(_Section):
@@ -121,6 +120,7 @@ class IngestSettings(_Section):
     downsample_time: int = Field(4, ge=1)
     downsample_freq: int = Field(16, ge=1)
     chunk_time_samples: int = Field(64, ge=4)
+    overlap_time_samples: int = Field(16, ge=0)
     ring_buffer_s: float = Field(60.0, gt=0)
     ring_buffer_max_mb: float = Field(2048.0, gt=0)
     send_buffer_max_mb: float = Field(256.0, gt=0)
@@ -145,7 +145,7 @@ class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     local_kafka: LocalKafkaSettings = LocalKafkaSettings()
     spark: SparkSettings = SparkSettings()
-    detector: DetectorSettings = DetectorSettings()
+    modules: ModulesSettings = ModulesSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     ingest: IngestSettings = IngestSettings()
     recording: RecordingSettings = RecordingSettings()

@@ -8,7 +8,8 @@ sample stays NaN, so the broker sees the gap.
 >>> from nenubroker.conf.settings import IngestSettings, SimulatorSettings
 >>> from nenubroker.edge.simulator import BeamSimulator
 >>> beam = BeamSimulator("b", SimulatorSettings(realtime=False, fftlen=16, n_subbands=4), 1.7e9)
->>> cutter = Downsampler(IngestSettings(downsample_time=4, downsample_freq=16, chunk_time_samples=16))
+>>> cutter = Downsampler(IngestSettings(downsample_time=4, downsample_freq=16, chunk_time_samples=16,
+...                                    overlap_time_samples=4))
 >>> chunks = cutter.push(beam.next_block()[0])
 >>> [c.data.shape for c in chunks]
 [(16, 4)]
@@ -39,52 +40,58 @@ def average_bins(data: np.ndarray, time_factor: int, freq_factor: int) -> np.nda
 
 
 class Downsampler:
-    """Per beam: accumulates full-resolution spectra and emits detection chunks as they fill."""
+    """Per beam: accumulates full-resolution spectra and emits detection chunks as they fill.
+
+    Consecutive chunks overlap by ``overlap_time_samples``: a chunk starts with the last samples of
+    the previous one, so a burst on the boundary is whole in one of them. Each chunk says how many
+    leading samples are repeats (``overlap_samples``), and detectors report only candidates that
+    peak after them: each burst once.
+    """
 
     def __init__(self, ingest: IngestSettings):
+        if not 0 <= ingest.overlap_time_samples < ingest.chunk_time_samples:
+            raise ValueError("overlap_time_samples must be >= 0 and < chunk_time_samples")
         self.ingest = ingest
         self.chunk_index = 0
-        self._rows: list[np.ndarray] = []
-        self._n_rows = 0
-        self._start_unix_s: float | None = None
-        self._freq_hz: np.ndarray | None = None
-
-    @property
-    def rows_per_chunk(self) -> int:
-        return self.ingest.downsample_time * self.ingest.chunk_time_samples
+        self._pending: list[np.ndarray] = []  # full-resolution rows not yet averaged
+        self._n_pending = 0
+        self._rows: list[np.ndarray] = []  # averaged rows not yet sent (or kept as overlap)
+        self._carried = 0
+        self._start_unix_s: float | None = None  # time of self._rows[0]
 
     def push(self, block: SpectraChunk) -> list[SpectraChunk]:
         """Take one block; return the chunks it completed (none, one or several)."""
+        factor_t, factor_f = self.ingest.downsample_time, self.ingest.downsample_freq
         if self._start_unix_s is None:
             self._start_unix_s = block.time_start_unix_s
-            self._freq_hz = block.freq_hz
-            self._time_step_s = block.time_step_s
+            self._freq_hz = block.freq_hz.reshape(-1, factor_f).mean(axis=1)
+            self._step_s = block.time_step_s * factor_t
             self._beam, self._source = block.beam, block.source
-        self._rows.append(block.data)
-        self._n_rows += block.n_time
+        self._pending.append(block.data)
+        self._n_pending += block.n_time
+        usable = self._n_pending - self._n_pending % factor_t
+        if usable:
+            rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._rows.extend(average_bins(rows[:usable], factor_t, factor_f))
+            self._pending = [rows[usable:]] if usable < len(rows) else []
+            self._n_pending -= usable
         chunks = []
-        while self._n_rows >= self.rows_per_chunk:
+        while len(self._rows) >= self.ingest.chunk_time_samples:
             chunks.append(self._cut())
         return chunks
 
     def _cut(self) -> SpectraChunk:
-        rows = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
-        take, rest = rows[: self.rows_per_chunk], rows[self.rows_per_chunk :]
-        self._rows, self._n_rows = ([rest], len(rest)) if len(rest) else ([], 0)
-        factor_t, factor_f = self.ingest.downsample_time, self.ingest.downsample_freq
-        assert self._freq_hz is not None and self._start_unix_s is not None
+        size, overlap = self.ingest.chunk_time_samples, self.ingest.overlap_time_samples
+        assert self._start_unix_s is not None
         chunk = SpectraChunk(
-            beam=self._beam,
-            chunk_index=self.chunk_index,
-            time_start_unix_s=self._start_unix_s,
-            time_step_s=self._time_step_s * factor_t,
-            freq_hz=self._freq_hz.reshape(-1, factor_f).mean(axis=1),
-            data=average_bins(take, factor_t, factor_f),
-            source=self._source,
-            created_unix_s=time.time(),
+            beam=self._beam, chunk_index=self.chunk_index, time_start_unix_s=self._start_unix_s,
+            time_step_s=self._step_s, freq_hz=self._freq_hz, data=np.stack(self._rows[:size]),
+            source=self._source, created_unix_s=time.time(), overlap_samples=self._carried,
         )
         self.chunk_index += 1
-        self._start_unix_s += self.rows_per_chunk * self._time_step_s
+        self._rows = self._rows[size - overlap:]
+        self._carried = overlap
+        self._start_unix_s += (size - overlap) * self._step_s
         return chunk
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nenubroker.conf.settings import Settings
 from nenubroker.edge.downsample import Downsampler
@@ -20,6 +21,10 @@ from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.producer import ChunkProducer, DeliveryReport
 from nenubroker.edge.simulator import BeamSimulator
 from nenubroker.spectra_chunk import SpectraChunk
+
+if TYPE_CHECKING:
+    from nenubroker.edge.ring_buffer import RingBuffer
+    from nenubroker.edge.triggers import TriggerListener
 
 #: A beamformer spectrum stores 4 float32 products per channel (XX, YY, Re XY, Im XY).
 FULL_RESOLUTION_BYTES_PER_CHANNEL = 16
@@ -111,7 +116,8 @@ class Ingester:
     """Routes blocks to ring buffers, downsamplers and Kafka, and serves recording triggers."""
 
     def __init__(self, settings: Settings, producer: ChunkProducer | None = None,
-                 ring_buffers: dict | None = None, trigger_listener: object | None = None):
+                 ring_buffers: dict[str, RingBuffer] | None = None,
+                 trigger_listener: TriggerListener | None = None):
         self.settings = settings
         self.producer = producer or ChunkProducer(settings.kafka, settings.ingest)
         self.ring_buffers = ring_buffers if ring_buffers is not None else {}
@@ -119,6 +125,15 @@ class Ingester:
         self.volume = VolumeReport()
         self._downsamplers: dict[str, Downsampler] = {}
         self._duration_s: dict[str, float] = {}
+
+    @classmethod
+    def with_recording(cls, settings: Settings, beams: list[str]) -> Ingester:
+        """An ingester that keeps a ring buffer per beam and serves the broker's recording triggers."""
+        from nenubroker.edge.ring_buffer import RingBuffer
+        from nenubroker.edge.triggers import TriggerListener
+
+        rings = {beam: RingBuffer.from_settings(beam, settings.ingest) for beam in beams}
+        return cls(settings, ring_buffers=rings, trigger_listener=TriggerListener(settings, rings))
 
     def ingest(self, block: SpectraChunk) -> list[SpectraChunk]:
         """Take one block; return the detection chunks it completed (already sent)."""

@@ -62,6 +62,7 @@ def stream_simulated_beams(settings: Settings, duration_s: float | None = None, 
 
     try:
         blocks = simulated_blocks(settings, start_unix_s, on_events=record)
+        ingester = ingester or Ingester.with_recording(settings, settings.simulator.beams)
         return run_ingest(settings, blocks, ingester, duration_s=duration_s, max_chunks=max_chunks)
     finally:
         if truth:

@@ -109,7 +109,7 @@ def edge_ingest(
     config: ConfigOption = None,
 ) -> None:
     """Stream a .spectra file (or follow one being written) like a live beam."""
-    from nenubroker.edge.ingest import file_blocks
+    from nenubroker.edge.ingest import Ingester, file_blocks
     from nenubroker.edge.stream import run_ingest
     from nenubroker.kafka import ensure_topics
 
@@ -117,7 +117,8 @@ def edge_ingest(
     ensure_topics(settings.kafka)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        report, volume = run_ingest(settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout))
+        report, volume = run_ingest(settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout),
+                                    Ingester.with_recording(settings, [beam]))
     except KeyboardInterrupt:
         return
     _print_ingest_reports(report, volume)

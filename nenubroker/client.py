@@ -101,8 +101,8 @@ def format_alert(alert: dict[str, Any]) -> str:
     return (
         f"{_utc(alert['time_peak_unix_s'])}  {alert['beam']:<8} "
         f"{alert['freq_peak_hz'] / 1e6:6.2f} MHz [{alert['freq_min_hz'] / 1e6:.1f}-{alert['freq_max_hz'] / 1e6:.1f}]  "
-        f"{alert['duration_s']:5.2f} s  S/N {alert['snr']:6.1f}  {alert['module']} {alert['module_version']}  "
-        f"id {alert['alert_id']}"
+        f"{alert['duration_s']:5.2f} s  {alert['drift_hz_per_s'] / 1e6:+6.2f} MHz/s  S/N {alert['snr']:6.1f}  "
+        f"{alert.get('class_label') or '-':<9} {alert['detector']}  id {alert['alert_id']}"
     )
 
 

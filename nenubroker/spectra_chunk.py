@@ -26,6 +26,7 @@ class SpectraChunk:
     data: np.ndarray
     source: str = "simulator"
     created_unix_s: float = 0.0
+    overlap_samples: int = 0
 
     @property
     def n_time(self) -> int:
@@ -52,6 +53,7 @@ class SpectraChunk:
             "freq_hz": [float(f) for f in self.freq_hz],
             "data": np.ascontiguousarray(self.data, dtype="<f4").tobytes(),
             "created_unix_s": float(self.created_unix_s),
+            "overlap_samples": int(self.overlap_samples),
         }
 
     def encode(self) -> tuple[bytes, avro.Headers]:
@@ -70,6 +72,8 @@ class SpectraChunk:
             raise ChunkError(
                 f"data holds {len(record['data'])} bytes, n_time x n_freq float32 needs {expected}"
             )
+        if not 0 <= record["overlap_samples"] < n_time:
+            raise ChunkError(f"overlap_samples={record['overlap_samples']} outside [0, n_time={n_time})")
         if not record["time_step_s"] > 0:
             raise ChunkError(f"time_step_s must be > 0, got {record['time_step_s']}")
         data = np.frombuffer(record["data"], dtype="<f4").reshape(n_time, n_freq)
@@ -82,6 +86,7 @@ class SpectraChunk:
             data=data,
             source=record["source"],
             created_unix_s=record["created_unix_s"],
+            overlap_samples=record["overlap_samples"],
         )
 
     @classmethod

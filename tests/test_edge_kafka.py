@@ -32,7 +32,7 @@ def test_simulated_beams_arrive_keyed_by_beam_with_version_header(settings, tmp_
     ensure_topics(settings.kafka)
     report, volume = stream_simulated_beams(settings, max_chunks=3, truth_path=tmp_path / "truth.jsonl")
     assert (report.sent, report.delivered, report.dropped) == (6, 6, [])
-    assert volume.beams == 2 and volume.data_duration_s == pytest.approx(3 * 64 * 4 * 16 * 256 / 195312.5)
+    assert volume.beams == 2 and volume.data_duration_s == pytest.approx((64 + 2 * 48) * 4 * 16 * 256 / 195312.5)  # overlap 16
     assert volume.streamed_bytes == report.bytes_delivered
     assert volume.reduction_factor == pytest.approx(volume.full_resolution_bytes / report.bytes_delivered)
     consumer = Consumer(client_config(settings.kafka, **{"group.id": "t", "auto.offset.reset": "earliest"}))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nenubroker import avro
-from nenubroker.broker.processing import SourceRecord, process_record
+from nenubroker.broker.processing import ChunkProcessor, SourceRecord
 from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.ingest import detection_chunks
 from nenubroker.edge.simulator import BeamSimulator
@@ -24,6 +24,10 @@ def _chunks(settings, *events):
     for event in events:
         beam.inject(event)
     return (chunk for chunk, _ in detection_chunks(beam, settings))
+
+
+def process_record(record, settings):
+    return ChunkProcessor(settings).process([record])
 
 
 def _record(value, headers, offset=0) -> SourceRecord:
@@ -45,7 +49,7 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
     assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
     assert abs(alert["freq_peak_hz"] - freq) <= 2 * (chunk.freq_hz[1] - chunk.freq_hz[0])
     assert alert["freq_min_hz"] <= freq <= alert["freq_max_hz"]
-    assert alert["snr"] > plain_settings.detector.snr_threshold
+    assert alert["snr"] > 7.0 and alert["detector"] == "burst_threshold"
     assert alert["kafka_ingest_unix_s"] == T0 + 10
 
 

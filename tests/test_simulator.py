@@ -9,7 +9,7 @@ T0 = 1.7e9
 
 
 def _quiet(**changes) -> SimulatorSettings:
-    return SimulatorSettings(realtime=False, event_rates_per_min={}, **changes)
+    return SimulatorSettings(realtime=False, event_rates_per_min={}, persistent_rfi_channels=0, **changes)
 
 
 def test_axes_follow_the_beamformer_layout():
@@ -66,4 +66,5 @@ def test_random_events_follow_their_rates_and_are_reported_in_their_block():
         assert all(block.time_start_unix_s <= e.time_start_unix_s < end_s for e in started)
         events += started
     kinds = [e.kind for e in events]
-    assert 300 < kinds.count("type_iii") < 420 and 140 < kinds.count("spike") < 230
+    assert 300 < kinds.count("type_iii") < 420  # ~360 expected
+    assert kinds.count("spike") >= 140  # ~180 clusters expected, each of one or more spikes

@@ -1,7 +1,7 @@
 """Streaming stage ``detect``: chunk topic -> science modules -> alert topic (+ dead-letter topic).
 
 Spark's Kafka source reads the chunk topic; ``mapInArrow`` hands batches of records to
-:func:`nenubroker.broker.processing.process_record` on the Python workers; Spark's Kafka sink
+:class:`nenubroker.broker.processing.ChunkProcessor` (the enabled science modules) on the Python workers; Spark's Kafka sink
 writes each output row to the topic it names. The checkpoint (``<checkpoint_dir>/detect``) holds
 the source offsets, so a restart resumes where the last completed micro-batch stopped.
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from nenubroker.broker.processing import SourceRecord, process_record
+from nenubroker.broker.processing import ChunkProcessor, SourceRecord
 from nenubroker.conf.settings import Settings, load_settings
 from nenubroker.kafka import spark_options, topic_max_bytes
 
@@ -54,8 +54,9 @@ def process_batches(settings: Settings):
     """The function ``mapInArrow`` runs on the Python workers."""
 
     def process(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        processor = ChunkProcessor(settings)
         for batch in batches:
-            rows = [m for record in _records(batch) for m in process_record(record, settings)]
+            rows = processor.process(list(_records(batch)))
             yield pa.RecordBatch.from_pylist(
                 [{"topic": m.topic, "key": m.key, "value": m.value,
                   "headers": [{"key": k, "value": v} for k, v in m.headers]} for m in rows],
