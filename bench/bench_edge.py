@@ -80,7 +80,7 @@ def bench_ingester(path: Path, cache_dir: Path, work_dir: Path) -> dict[str, flo
     from nenubroker.edge.ingest import Ingester, file_blocks
     from nenubroker.edge.ring_buffer import RingBuffer
     from nenubroker.edge.triggers import TriggerListener
-    from nenubroker.kafka import ensure_topics
+    from nenubroker.kafka import ensure_all_topics
     from nenubroker.local.jars import resolve_jars
     from nenubroker.local.kafka_server import LocalKafka, free_port
 
@@ -92,7 +92,7 @@ def bench_ingester(path: Path, cache_dir: Path, work_dir: Path) -> dict[str, flo
     with LocalKafka(settings.local_kafka, work_dir / "kafka", resolve_jars("kafka-broker", cache_dir)) as kafka:
         settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(
             update={"bootstrap_servers": kafka.bootstrap_servers})})
-        ensure_topics(settings.kafka)
+        ensure_all_topics(settings)
         rings = {"bench": RingBuffer.from_settings("bench", settings.ingest)}
         ingester = Ingester(settings, ring_buffers=rings, trigger_listener=TriggerListener(settings, rings))
         cpu0, wall0 = time.process_time(), time.perf_counter()

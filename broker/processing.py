@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nenubroker import __version__, avro
+from nenubroker.broker.routing import select, trigger_record, triggered
 from nenubroker.conf.settings import Settings
 from nenubroker.spectra_chunk import ChunkError, SpectraChunk
 from nenubroker.udfs.contract import ScienceModule
@@ -116,17 +117,34 @@ class ChunkProcessor:
     def _alerts(self, good: list[tuple[SourceRecord, SpectraChunk]]) -> list[OutputMessage]:
         chunks, candidates = run_modules(chunk_table([chunk for _, chunk in good]), self.modules,
                                          self.settings.modules.params)
-        alerts_topic = self.settings.kafka.topics.alerts
+        alerts = [self.make_alert(candidate._asdict(), chunks.iloc[candidate.chunk_row], *good[candidate.chunk_row][::-1])
+                  for candidate in candidates.itertuples(index=False)]
+        return self.route(alerts)
+
+    def route(self, alerts: list[dict[str, Any]]) -> list[OutputMessage]:
+        """Each alert to the alert topic and to every filter topic that selects it; triggers per rule."""
+        if not alerts:
+            return []
+        topics, routing = self.settings.kafka.topics, self.settings.routing
+        table = pd.DataFrame(alerts)
+        destinations = [[topics.alerts] for _ in alerts]
+        for alert_filter in routing.filters:
+            for i in np.flatnonzero(select(table, alert_filter).to_numpy()):
+                destinations[i].append(alert_filter.topic)
         messages = []
-        for candidate in candidates.itertuples(index=False):
-            record, chunk = good[candidate.chunk_row]
-            value, headers = avro.encode("alert", self.make_alert(candidate._asdict(), chunks.iloc[candidate.chunk_row],
-                                                                  chunk, record))
-            messages.append(OutputMessage(alerts_topic, chunk.beam.encode(), value, headers))
+        for alert, topic_list in zip(alerts, destinations):
+            value, headers = avro.encode("alert", alert)
+            messages += [OutputMessage(topic, alert["beam"].encode(), value, headers) for topic in topic_list]
+        now = time.time()
+        for rule in routing.triggers:
+            for i in np.flatnonzero(triggered(table, rule).to_numpy()):
+                value, headers = avro.encode("trigger", trigger_record(alerts[i], rule, now))
+                messages.append(OutputMessage(topics.triggers, alerts[i]["beam"].encode(), value, headers))
         return messages
 
     def make_alert(self, candidate: dict[str, Any], chunk_row: pd.Series, chunk: SpectraChunk,
                    record: SourceRecord) -> dict[str, Any]:
+        """The alert record (conf/schemas/alert.v1.avsc) of one candidate."""
         label, probabilities, classifier = None, {}, None
         if self.classifier:
             label = candidate[f"{self.classifier}_label"]

@@ -89,12 +89,43 @@ class ModulesSettings(_Section):
     max_nonfinite_fraction: float = Field(0.5, ge=0, le=1)
 
 
+class TriggerRule(_Section):
+    """Alerts matching a rule become recording triggers: full resolution kept at the edge."""
+
+    name: str
+    classes: list[str] = []
+    min_snr: float = 0.0
+    min_probability: float = 0.0
+
+
+class AlertFilter(_Section):
+    """A user filter: alerts it selects also go to its own topic.
+
+    ``expression`` is a pandas query on alert fields (``class_label == 'spike' and snr > 10``);
+    ``function`` names ``package.module:function`` taking the alerts DataFrame and returning a
+    boolean Series. Give one of the two.
+    """
+
+    name: str
+    topic: str
+    description: str = ""
+    expression: str | None = None
+    function: str | None = None
+
+
+class RoutingSettings(_Section):
+    triggers: list[TriggerRule] = []
+    filters: list[AlertFilter] = []
+
+
 class SimulatorSettings(_Section):
     """A simulated NenuFAR beam at beamformer resolution (edge/simulator.py, edge/events.py).
 
     Resolution follows the beamformer: df = 195312.5 / fftlen Hz, dt = fftlen * nfft2int / 195312.5 s;
     subbands ``first_subband`` .. ``first_subband + n_subbands - 1`` (subband n is centred on
-    n * 195312.5 Hz). Event amplitudes are peak S/N per pixel at this resolution.
+    n * 195312.5 Hz). Event amplitudes are peak S/N per pixel at this resolution. Rates count draws:
+    one spike cluster, S-burst train or type III (with its harmonic) per draw. ``event_snr`` also
+    sets the level of the persistent RFI channels ("rfi_persistent", each 0.5-1 x that).
     """
 
     beams: list[str] = ["beam0", "beam1"]
@@ -106,7 +137,8 @@ class SimulatorSettings(_Section):
     event_rates_per_min: dict[str, float] = {
         "type_iii": 2.0, "type_iiib": 0.5, "spike": 2.0, "jupiter_s": 1.0, "rfi_impulse": 1.0}
     event_snr: dict[str, float] = {
-        "type_iii": 3.0, "type_iiib": 3.0, "spike": 3.0, "jupiter_s": 3.0, "rfi_impulse": 3.0}
+        "type_iii": 3.0, "type_iiib": 3.0, "spike": 3.0, "jupiter_s": 3.0, "rfi_impulse": 3.0,
+        "rfi_persistent": 30.0}
     harmonic_fraction: float = Field(0.3, ge=0, le=1)
     persistent_rfi_channels: int = Field(3, ge=0)
     lost_block_fraction: float = Field(0.0, ge=0, le=1)
@@ -146,6 +178,7 @@ class Settings(_Section):
     local_kafka: LocalKafkaSettings = LocalKafkaSettings()
     spark: SparkSettings = SparkSettings()
     modules: ModulesSettings = ModulesSettings()
+    routing: RoutingSettings = RoutingSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     ingest: IngestSettings = IngestSettings()
     recording: RecordingSettings = RecordingSettings()

@@ -56,11 +56,11 @@ def demo(
 def kafka_start(config: ConfigOption = None) -> None:
     """Run the local Kafka node in the foreground (Ctrl-C stops it) and create the topics."""
     from nenubroker.demo import local_kafka
-    from nenubroker.kafka import ensure_topics
+    from nenubroker.kafka import ensure_all_topics
 
     settings = _settings(config)
     with local_kafka(settings) as kafka:
-        ensure_topics(settings.kafka)
+        ensure_all_topics(settings)
         typer.echo(f"Kafka listening on {kafka.bootstrap_servers}; logs in {kafka.log_file}. Ctrl-C stops it.")
         try:
             while kafka.process is not None and kafka.process.poll() is None:
@@ -88,10 +88,10 @@ def edge_simulate(
 ) -> None:
     """Stream simulated beams: detection chunks to Kafka, full resolution to the ring buffers."""
     from nenubroker.edge.stream import stream_simulated_beams
-    from nenubroker.kafka import ensure_topics
+    from nenubroker.kafka import ensure_all_topics
 
     settings = _settings(config)
-    ensure_topics(settings.kafka)
+    ensure_all_topics(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         report, volume = stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks, truth_path=truth)
@@ -111,10 +111,10 @@ def edge_ingest(
     """Stream a .spectra file (or follow one being written) like a live beam."""
     from nenubroker.edge.ingest import Ingester, file_blocks
     from nenubroker.edge.stream import run_ingest
-    from nenubroker.kafka import ensure_topics
+    from nenubroker.kafka import ensure_all_topics
 
     settings = _settings(config)
-    ensure_topics(settings.kafka)
+    ensure_all_topics(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         report, volume = run_ingest(settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout),

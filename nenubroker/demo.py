@@ -24,7 +24,7 @@ from nenubroker.broker.spark import spark_submit_command
 from nenubroker.broker.stages import detect
 from nenubroker.client import format_alert, subscribe
 from nenubroker.conf.settings import Settings
-from nenubroker.kafka import ensure_topics, topic_max_bytes
+from nenubroker.kafka import ensure_all_topics, topic_max_bytes
 from nenubroker.local.jars import resolve_jars
 from nenubroker.local.kafka_server import LocalKafka
 from nenubroker.truth import found_events, load_truth
@@ -95,7 +95,7 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
     crashed: list[subprocess.Popen[bytes]] = []
     started = time.time()
     with kafka:
-        ensure_topics(settings.kafka)
+        ensure_all_topics(settings)
         console.print(f"Kafka (KRaft) on {kafka.bootstrap_servers}, logs in {kafka.log_file}")
         try:
             children.append(_start(spark_submit_command(settings, Path(detect.__file__)), run_dir / "broker.log", env))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from nenubroker.conf.settings import KafkaSettings
+from nenubroker.conf.settings import KafkaSettings, Settings
 
 _SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 _PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
@@ -54,11 +55,12 @@ def topic_max_bytes(kafka: KafkaSettings, topic: str) -> int:
     return kafka.max_message_bytes + (2**20 if topic == kafka.topics.dead_letter else 0)
 
 
-def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
-    """Create the configured topics that do not exist yet; returns the ones it created."""
+def ensure_topics(kafka: KafkaSettings, extra_topics: Sequence[str] = (), timeout_s: float = 30.0) -> list[str]:
+    """Create the configured topics (and ``extra_topics``, e.g. filters') that do not exist yet;
+    returns the ones it created."""
     admin = AdminClient(client_config(kafka))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
-    wanted = list(kafka.topics.model_dump().values())
+    wanted = list(dict.fromkeys([*kafka.topics.model_dump().values(), *extra_topics]))
     missing = [name for name in wanted if name not in existing]
     if not missing:
         return []
@@ -76,4 +78,9 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     return missing
 
 
-__all__ = ["client_config", "ensure_topics", "spark_options", "topic_max_bytes"]
+def ensure_all_topics(settings: Settings) -> list[str]:
+    """The configured topics and every filter's topic."""
+    return ensure_topics(settings.kafka, [alert_filter.topic for alert_filter in settings.routing.filters])
+
+
+__all__ = ["ensure_all_topics", "client_config", "ensure_topics", "spark_options", "topic_max_bytes"]

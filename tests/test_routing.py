@@ -1,0 +1,70 @@
+"""Filters to topics and trigger rules, on plain alert tables."""
+
+import pandas as pd
+import pytest
+
+from nenubroker import avro
+from nenubroker.broker.processing import ChunkProcessor
+from nenubroker.broker.routing import FilterError, select, trigger_record, triggered
+from nenubroker.conf.settings import AlertFilter, TriggerRule
+
+
+def _alerts() -> pd.DataFrame:
+    return pd.DataFrame({
+        "alert_id": ["a", "b", "c"], "beam": ["beam0", "beam0", "beam1"],
+        "class_label": ["type_iii", "jupiter_s", "rfi"], "snr": [25.0, 9.0, 50.0],
+        "freq_peak_hz": [45e6, 30e6, 60e6], "freq_min_hz": [20e6, 28e6, 20e6], "freq_max_hz": [55e6, 33e6, 80e6],
+        "time_start_unix_s": [100.0, 200.0, 300.0], "duration_s": [3.0, 0.5, 0.1],
+        "class_probabilities": [{"type_iii": 0.9, "other": 0.1}, {"jupiter_s": 0.4, "spike": 0.35}, {"rfi": 1.0}],
+    })
+
+
+def test_expression_filter_selects_by_alert_fields():
+    f = AlertFilter(name="bright", topic="t", expression="snr > 20 and class_label != 'rfi'")
+    assert select(_alerts(), f).tolist() == [True, False, False]
+
+
+def test_function_filter_is_loaded_by_reference():
+    f = AlertFilter(name="jupiter", topic="t", function="nenubroker.udfs.filters:jupiter_s_bursts")
+    assert select(_alerts(), f).tolist() == [False, True, False]
+
+
+def test_bad_filters_are_reported_clearly():
+    with pytest.raises(FilterError, match="exactly one"):
+        select(_alerts(), AlertFilter(name="x", topic="t"))
+    with pytest.raises(FilterError, match="cannot load filter function 'nowhere:nothing'"):
+        select(_alerts(), AlertFilter(name="x", topic="t", function="nowhere:nothing"))
+
+
+def test_trigger_rule_checks_class_snr_and_probability():
+    rule = TriggerRule(name="solar", classes=["type_iii", "jupiter_s"], min_snr=8.0, min_probability=0.5)
+    assert triggered(_alerts(), rule).tolist() == [True, False, False]  # b: probability 0.4 < 0.5
+    assert triggered(_alerts(), TriggerRule(name="any", min_snr=20)).tolist() == [True, False, True]
+
+
+def test_trigger_covers_the_alert_window_and_is_deterministic():
+    alert = _alerts().iloc[0].to_dict()
+    trigger = trigger_record(alert, TriggerRule(name="solar"), now_unix_s=1.0)
+    assert (trigger["time_start_unix_s"], trigger["time_stop_unix_s"]) == (100.0, 103.0)
+    assert (trigger["freq_min_hz"], trigger["freq_max_hz"]) == (20e6, 55e6)
+    assert trigger["trigger_id"] == "a-solar" and trigger["alert_id"] == "a" and trigger["beam"] == "beam0"
+
+
+def test_processor_routes_alerts_to_filter_topics_and_triggers(offline_settings):
+    settings = offline_settings.model_copy(update={"routing": offline_settings.routing.model_copy(update={
+        "filters": [AlertFilter(name="bright", topic="bright.topic", expression="snr > 20")],
+        "triggers": [TriggerRule(name="all", min_snr=0)]})})
+    base = {"chunk_index": 0, "time_peak_unix_s": 1.0, "freq_peak_hz": 1.0, "drift_hz_per_s": 0.0,
+            "peak_power": 1.0, "class_label": None, "class_probabilities": {}, "classifier": None,
+            "rfi_flagged_fraction": None, "cutout": b"", "detector": "d", "module_versions": {},
+            "nenubroker_version": "x", "chunk_created_unix_s": 0.0, "kafka_ingest_unix_s": 0.0, "processed_unix_s": 0.0}
+    alerts = [{**base, **row} for row in _alerts().drop(columns=["class_label", "class_probabilities"]).to_dict("records")]
+    messages = ChunkProcessor(settings).route(alerts)
+    by_topic = {}
+    for message in messages:
+        by_topic.setdefault(message.topic, []).append(avro.decode(dict(message.headers)["schema"].decode(),
+                                                                   message.value, message.headers))
+    topics = settings.kafka.topics
+    assert [a["alert_id"] for a in by_topic[topics.alerts]] == ["a", "b", "c"]
+    assert [a["alert_id"] for a in by_topic["bright.topic"]] == ["a", "c"]
+    assert [t["trigger_id"] for t in by_topic[topics.triggers]] == ["a-all", "b-all", "c-all"]
