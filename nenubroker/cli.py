@@ -21,6 +21,8 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(edge_app, name="edge")
 app.add_typer(broker_app, name="broker")
 app.add_typer(client_app, name="client")
+module_app = typer.Typer(help="Science modules (udfs/ and installed plugins).", no_args_is_help=True)
+app.add_typer(module_app, name="module")
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")]
 
@@ -154,6 +156,44 @@ def client_subscribe(
             typer.echo(format_alert(record))
     except KeyboardInterrupt:
         pass
+
+
+@module_app.command("list")
+def module_list() -> None:
+    """The modules found, with level, version, inputs and outputs."""
+    from nenubroker.udfs.registry import discover
+
+    for module in discover().values():
+        typer.echo(f"{module.name} {module.version} [{module.level}] - {module.description}")
+        typer.echo(f"    inputs: {', '.join(module.inputs)}")
+        typer.echo(f"    outputs: {', '.join(module.output_names)}")
+
+
+@module_app.command("test")
+def module_test(
+    module: Annotated[str, typer.Argument(help="module name (see `nenubroker module list`)")],
+    source: Annotated[Optional[Path], typer.Argument(help="Parquet chunk file; default: simulated chunks")] = None,
+    chunks: Annotated[int, typer.Option(help="simulated chunks")] = 6,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    plot: Annotated[Path, typer.Option(help="PNG of the chunks with the candidates")] = Path("module-test.png"),
+    config: ConfigOption = None,
+) -> None:
+    """Run one module (after what it needs) on a file or simulated data; print and plot its output."""
+    import pandas as pd
+
+    from nenubroker import module_tool
+    from nenubroker.udfs.registry import discover
+
+    settings = _settings(config)
+    data = module_tool.chunks_from_parquet(source) if source else module_tool.simulated_chunks(settings, chunks, seed)
+    chunk_frame, candidates = module_tool.run_module(module, data, settings)
+    target = discover()[module]
+    shown = pd.DataFrame(chunk_frame[target.output_names]) if target.level == "chunk" else candidates
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(shown.drop(columns=[c for c in ("cutout", "rfi_mask") if c in shown.columns]).to_string())
+    label = next((c for c in target.output_names if c.endswith("_label")), None)
+    module_tool.plot(data, candidates, label, plot)
+    typer.echo(f"{len(data)} chunks, {len(candidates)} candidates; plot in {plot}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ region of at least ``min_pixels`` pixels is a candidate.
 >>> spectra = rng.gamma(256, 1 / 256, size=(64, 128)).astype("f4")
 >>> spectra[30:34, 40:60] += 0.5
 >>> candidates = detect_bursts(spectra, np.linspace(20e6, 80e6, 128), 0.0, 0.1)
->>> len(candidates), 3.0 <= candidates[0]["time_peak_s"] <= 3.4
+>>> len(candidates), bool(3.0 <= candidates[0]["time_peak_s"] <= 3.4)
 (1, True)
 """
 
