@@ -1,7 +1,7 @@
 """The ingest loop: blocks from a source through the :class:`Ingester` until told to stop.
 
-Every injected event of a simulated source is appended to a truth catalogue (JSON lines), so what
-the broker finds can be checked against what was put in. The volume report is logged every
+Every injected event of a simulated source goes to a truth catalogue (JSON lines while streaming,
+TFCat at the end), so what the broker finds can be checked against what was put in. The volume report is logged every
 ``report_every_s`` seconds and at the end.
 """
 
@@ -18,6 +18,7 @@ from nenubroker.conf.settings import Settings
 from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.ingest import Ingester, VolumeReport, simulated_blocks
 from nenubroker.edge.producer import DeliveryReport
+from nenubroker.edge.tfcat import write_tfcat
 from nenubroker.spectra_chunk import SpectraChunk
 
 log = logging.getLogger("nenubroker.edge")
@@ -52,10 +53,13 @@ def run_ingest(settings: Settings, blocks: Iterator[SpectraChunk], ingester: Ing
 def stream_simulated_beams(settings: Settings, duration_s: float | None = None, max_chunks: int | None = None,
                            truth_path: Path | None = None, start_unix_s: float | None = None,
                            ingester: Ingester | None = None) -> tuple[DeliveryReport, VolumeReport]:
-    """Simulated beams through the ingester, their events appended to ``truth_path``."""
+    """Simulated beams through the ingester, their events appended to ``truth_path`` (JSON lines)
+    as they happen, and the whole truth written in TFCat beside it at the end (``.tfcat.json``)."""
     truth = open(truth_path, "a") if truth_path else None
+    injected: list[InjectedEvent] = []
 
     def record(events: list[InjectedEvent]) -> None:
+        injected.extend(events)
         if truth:
             truth.writelines(json.dumps(asdict(event)) + "\n" for event in events)
             truth.flush()
@@ -67,6 +71,7 @@ def stream_simulated_beams(settings: Settings, duration_s: float | None = None, 
     finally:
         if truth:
             truth.close()
+            write_tfcat(injected, Path(truth_path).with_suffix(".tfcat.json"))
 
 
 __all__ = ["run_ingest", "stream_simulated_beams"]

@@ -27,7 +27,7 @@ from nenubroker.conf.settings import Settings
 from nenubroker.kafka import ensure_all_topics, topic_max_bytes
 from nenubroker.local.jars import resolve_jars
 from nenubroker.local.kafka_server import LocalKafka
-from nenubroker.truth import found_events, load_truth
+from nenubroker.truth import found_events, load_truth, to_find
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -140,7 +140,7 @@ def _summary(alerts: list[dict], dead_letters: int, events: list[dict], elapsed_
     found = found_events(events, alerts)
     console.print(f"\n[bold]summary[/] after {elapsed_s:.0f} s: {len(alerts)} alerts "
                   f"({', '.join(f'{beam}: {n}' for beam, n in sorted(per_beam.items())) or 'none'}), "
-                  f"{dead_letters} dead letters; {len(events)} events injected, {len(found)} of them alerted.")
+                  f"{dead_letters} dead letters; {len(to_find(events))} events injected, {len(found)} of them alerted.")
     if alerts:
         latencies = sorted(a["processed_unix_s"] - a["chunk_created_unix_s"] for a in alerts)
         console.print(f"latency chunk created -> alert made: median {latencies[len(latencies) // 2]:.2f} s, "
