@@ -93,3 +93,29 @@ def test_unreachable_kafka_drops_are_reported_chunk_by_chunk(settings):
     reasons = dict(((beam, index), reason) for beam, index, reason in report.dropped)
     assert all("send buffer full" in reasons[("beam0", i)] for i in refused)
     assert any("not delivered" in reason for reason in reasons.values())
+
+
+def test_simulated_ingest_serves_a_trigger_from_its_ring_buffer(settings):
+    from confluent_kafka import Producer
+
+    from nenubroker.edge.ingest import Ingester
+    from nenubroker.edge.ring_buffer import RingBuffer
+    from nenubroker.edge.triggers import Trigger, TriggerListener
+
+    ensure_topics(settings.kafka)
+    trigger = Trigger("t-1", "beam1", 1.7e9 + 6.0, 1.7e9 + 7.0, 30e6, 32e6, reason="test")
+    producer = Producer(client_config(settings.kafka))
+    value, headers = trigger.encode()
+    producer.produce(settings.kafka.topics.triggers, value, key=b"beam1", headers=headers)
+    producer.flush(10)
+    rings = {beam: RingBuffer.from_settings(beam, settings.ingest) for beam in settings.simulator.beams}
+    ingester = Ingester(settings, ring_buffers=rings,
+                        trigger_listener=TriggerListener(settings, rings, from_beginning=True))
+    ingester.trigger_listener.poll(5.0)  # joins the group and takes the trigger: its window is still to come
+    report, volume = stream_simulated_beams(settings, max_chunks=3, start_unix_s=1.7e9, ingester=ingester)
+    [announcement] = list(subscribe([settings.kafka.topics.recordings], settings, from_beginning=True,
+                                    idle_timeout_s=5))
+    assert announcement["status"] == "recorded" and announcement["trigger_ids"] == ["t-1"]
+    assert announcement["beam"] == "beam1" and announcement["bytes"] > 0
+    assert volume.recorded_bytes == announcement["bytes"]
+    assert (settings.recording.output_dir / "beam1").is_dir()
