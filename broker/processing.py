@@ -119,7 +119,26 @@ class ChunkProcessor:
                                          self.settings.modules.params)
         alerts = [self.make_alert(candidate._asdict(), chunks.iloc[candidate.chunk_row], *good[candidate.chunk_row][::-1])
                   for candidate in candidates.itertuples(index=False)]
-        return self.route(alerts)
+        counts = candidates["chunk_row"].value_counts() if len(candidates) else pd.Series(dtype=int)
+        features = [self.chunk_features(chunk, chunks.iloc[row], int(counts.get(row, 0)))
+                    for row, (_, chunk) in enumerate(good)]
+        return self.route(alerts) + features
+
+    def chunk_features(self, chunk: SpectraChunk, chunk_row: pd.Series, n_candidates: int) -> OutputMessage:
+        """The per-chunk record for the data lake (conf/schemas/chunk_features.v1.avsc)."""
+        flagged = chunk_row.get("rfi_flagged_fraction")
+        finite = np.isfinite(chunk.data)
+        value, headers = avro.encode("chunk_features", {
+            "beam": chunk.beam, "chunk_index": chunk.chunk_index, "time_start_unix_s": chunk.time_start_unix_s,
+            "duration_s": chunk.n_time * chunk.time_step_s, "freq_min_hz": float(chunk.freq_hz.min()),
+            "freq_max_hz": float(chunk.freq_hz.max()), "n_candidates": n_candidates,
+            "nonfinite_fraction": float(1 - finite.mean()),
+            "rfi_flagged_fraction": None if flagged is None else float(flagged),
+            "median_power": float(np.median(chunk.data[finite])) if finite.any() else 0.0,
+            "module_versions": self.versions, "nenubroker_version": __version__,
+            "chunk_created_unix_s": chunk.created_unix_s, "processed_unix_s": time.time(),
+        })
+        return OutputMessage(self.settings.kafka.topics.chunk_features, chunk.beam.encode(), value, headers)
 
     def route(self, alerts: list[dict[str, Any]]) -> list[OutputMessage]:
         """Each alert to the alert topic and to every filter topic that selects it; triggers per rule."""

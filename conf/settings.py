@@ -49,6 +49,7 @@ class Topics(_Section):
     dead_letter: str = "nenubroker.dead_letter"
     triggers: str = "nenubroker.triggers"
     recordings: str = "nenubroker.recordings"
+    chunk_features: str = "nenubroker.chunk_features"
 
 
 class KafkaSettings(_Section):
@@ -169,6 +170,7 @@ class RecordingSettings(_Section):
 
 class PathSettings(_Section):
     cache_dir: Path = Path(".cache")
+    lake_dir: Path = Path(".cache/lake")
     checkpoint_dir: Path = Path(".cache/checkpoints")
     run_dir: Path = Path(".cache/run")
 

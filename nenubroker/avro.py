@@ -22,7 +22,9 @@ VERSION_HEADER = "schema_version"
 CONTENT_TYPE = "application/avro"
 
 #: Newest schema version of each message type; writers use it.
-CURRENT_VERSIONS = {"spectra_chunk": 1, "alert": 1, "dead_letter": 1, "trigger": 1, "recording": 1}
+CURRENT_VERSIONS = {
+    "spectra_chunk": 1, "alert": 1, "dead_letter": 1, "trigger": 1, "recording": 1, "chunk_features": 1,
+}
 
 Headers = list[tuple[str, bytes]]
 

@@ -34,7 +34,8 @@ def kafka(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator
 def _overrides(name: str, tmp_path: Path, cache_dir: Path) -> dict:
     return {
         "kafka": {"topics": {"chunks": f"{name}.chunks", "alerts": f"{name}.alerts", "dead_letter": f"{name}.dlq",
-                             "triggers": f"{name}.triggers", "recordings": f"{name}.recordings"}},
+                             "triggers": f"{name}.triggers", "recordings": f"{name}.recordings",
+                             "chunk_features": f"{name}.features"}},
         "spark": {"master": "local[2]", "max_offsets_per_trigger": None},
         # 192 subbands at 12 kHz x 21 ms, streamed at 195 kHz x 84 ms: 64 x 192 chunks of 5.4 s
         "simulator": {"realtime": False, "fftlen": 16, "nfft2int": 256, "event_rates_per_min": {}},

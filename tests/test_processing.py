@@ -34,8 +34,9 @@ def _record(value, headers, offset=0) -> SourceRecord:
     return SourceRecord("chunks", 0, offset, b"beam0", value, headers, T0 + 10)
 
 
-def _decoded(messages):
-    return [avro.decode(dict(m.headers)["schema"].decode(), m.value, m.headers) for m in messages]
+def _decoded(messages, schema="alert"):
+    """The records of one kind (alerts by default) among a processor's output messages."""
+    return [avro.decode(schema, m.value, m.headers) for m in messages if dict(m.headers)["schema"] == schema.encode()]
 
 
 def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
@@ -44,7 +45,8 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
                                                        duration_s=0.25, bandwidth_hz=8e5)))
     messages = process_record(_record(*chunk.encode()), plain_settings)
     [alert] = _decoded(messages)
-    assert {m.topic for m in messages} == {plain_settings.kafka.topics.alerts}
+    topics = plain_settings.kafka.topics
+    assert sorted(m.topic for m in messages) == sorted([topics.alerts, topics.chunk_features])
     assert alert["beam"] == "beam0"
     assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
     assert abs(alert["freq_peak_hz"] - freq) <= 2 * (chunk.freq_hz[1] - chunk.freq_hz[0])
@@ -55,7 +57,10 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
 
 def test_noise_alone_gives_no_alert(plain_settings):
     for offset, chunk in zip(range(20), _chunks(plain_settings)):
-        assert process_record(_record(*chunk.encode(), offset=offset), plain_settings) == []
+        messages = process_record(_record(*chunk.encode(), offset=offset), plain_settings)
+        assert _decoded(messages) == []
+        [features] = _decoded(messages, "chunk_features")
+        assert features["n_candidates"] == 0 and features["chunk_index"] == chunk.chunk_index
 
 
 def test_alert_ids_are_the_same_on_replay(plain_settings):
@@ -63,6 +68,7 @@ def test_alert_ids_are_the_same_on_replay(plain_settings):
                                                        duration_s=0.25, bandwidth_hz=8e5)))
     record = _record(*chunk.encode())
     first = _decoded(process_record(record, plain_settings))
+    assert first
     again = _decoded(process_record(record, plain_settings))
     assert [a["alert_id"] for a in first] == [a["alert_id"] for a in again]
 
@@ -70,7 +76,7 @@ def test_alert_ids_are_the_same_on_replay(plain_settings):
 def _dead_letter_reason(plain_settings, value, headers) -> str:
     messages = process_record(_record(value, headers, offset=42), plain_settings)
     assert len(messages) == 1 and messages[0].topic == plain_settings.kafka.topics.dead_letter
-    [letter] = _decoded(messages)
+    [letter] = _decoded(messages, "dead_letter")
     assert letter["source_value"] == value and letter["source_offset"] == 42 and letter["stage"] == "detect"
     return letter["reason"]
 
