@@ -20,11 +20,14 @@ import pandas as pd
 from nenubroker import __version__, avro
 from nenubroker.broker.routing import select, trigger_record, triggered
 from nenubroker.conf.settings import Settings
+from nenubroker.formats.voevent import alert_to_voevent, role_for_source, write_voevent
 from nenubroker.spectra_chunk import ChunkError, SpectraChunk
 from nenubroker.udfs.contract import ScienceModule
 from nenubroker.udfs.registry import chunk_table, resolve, run_modules, versions
 
 STAGE = "detect"
+#: MJD of 1970-01-01T00:00 UTC; unix time has no leap seconds, so MJD(UTC) = this + unix_s / 86400.
+UNIX_EPOCH_MJD = 40587.0
 
 
 @dataclass(frozen=True)
@@ -146,20 +149,35 @@ class ChunkProcessor:
             return []
         topics, routing = self.settings.kafka.topics, self.settings.routing
         table = pd.DataFrame(alerts)
+        messages = []
+        now = time.time()
+        for rule in routing.triggers:
+            for i in np.flatnonzero(triggered(table, rule).to_numpy()):
+                trigger = trigger_record(alerts[i], rule, now)
+                alerts[i]["trigger_ids"] = [*alerts[i].get("trigger_ids", []), trigger["trigger_id"]]
+                value, headers = avro.encode("trigger", trigger)
+                messages.append(OutputMessage(topics.triggers, alerts[i]["beam"].encode(), value, headers))
         destinations = [[topics.alerts] for _ in alerts]
         for alert_filter in routing.filters:
             for i in np.flatnonzero(select(table, alert_filter).to_numpy()):
                 destinations[i].append(alert_filter.topic)
-        messages = []
         for alert, topic_list in zip(alerts, destinations):
             value, headers = avro.encode("alert", alert)
             messages += [OutputMessage(topic, alert["beam"].encode(), value, headers) for topic in topic_list]
-        now = time.time()
-        for rule in routing.triggers:
-            for i in np.flatnonzero(triggered(table, rule).to_numpy()):
-                value, headers = avro.encode("trigger", trigger_record(alerts[i], rule, now))
-                messages.append(OutputMessage(topics.triggers, alerts[i]["beam"].encode(), value, headers))
+            messages.append(self.voevent(alert))
         return messages
+
+    def voevent(self, alert: dict[str, Any]) -> OutputMessage:
+        """The alert's VOEvent 2.0 packet (role "test" for simulated data), also written to a folder if set."""
+        routing = self.settings.routing
+        xml = alert_to_voevent(alert, authority=routing.voevent_authority, stream=routing.voevent_stream,
+                               role=role_for_source(alert.get("source", "")),
+                               pointing_ra_deg=alert.get("pointing_ra_deg"), pointing_dec_deg=alert.get("pointing_dec_deg"))
+        if routing.voevent_dir is not None:
+            write_voevent(xml, routing.voevent_dir)
+        return OutputMessage(self.settings.kafka.topics.voevents, alert["beam"].encode(), xml.encode(),
+                             [("content-type", b"application/xml"), ("format", b"voevent-2.0"),
+                              ("alert_id", alert["alert_id"].encode())])
 
     def make_alert(self, candidate: dict[str, Any], chunk_row: pd.Series, chunk: SpectraChunk,
                    record: SourceRecord) -> dict[str, Any]:
@@ -170,6 +188,8 @@ class ChunkProcessor:
             probabilities = {k: float(v) for k, v in candidate[f"{self.classifier}_probabilities"].items()}
             classifier = f"{self.classifier} {self.versions[self.classifier]}"
         flagged = chunk_row.get("rfi_flagged_fraction")
+        pointing = self.settings.routing.pointings.get(chunk.beam)
+        now = time.time()
         return {
             "alert_id": alert_id(chunk.beam, chunk.chunk_index, self.detector.name,
                                  candidate["time_peak_unix_s"], candidate["freq_peak_hz"]),
@@ -188,7 +208,14 @@ class ChunkProcessor:
             "nenubroker_version": __version__,
             "chunk_created_unix_s": chunk.created_unix_s,
             "kafka_ingest_unix_s": record.kafka_timestamp_unix_s,
-            "processed_unix_s": time.time(),
+            "processed_unix_s": now,
+            "source": chunk.source,
+            "pointing_ra_deg": pointing.ra_deg if pointing else None,
+            "pointing_dec_deg": pointing.dec_deg if pointing else None,
+            "time_peak_mjd": UNIX_EPOCH_MJD + float(candidate["time_peak_unix_s"]) / 86400.0,
+            "trigger_ids": [],
+            "stage_times_unix_s": {"edge_created": chunk.created_unix_s,
+                                   "kafka_ingest": record.kafka_timestamp_unix_s, "broker_processed": now},
         }
 
 

@@ -50,6 +50,8 @@ class Topics(_Section):
     triggers: str = "nenubroker.triggers"
     recordings: str = "nenubroker.recordings"
     chunk_features: str = "nenubroker.chunk_features"
+    voevents: str = "nenubroker.voevents"
+    schemas: str = "nenubroker.schemas"
 
 
 class KafkaSettings(_Section):
@@ -114,9 +116,18 @@ class AlertFilter(_Section):
     function: str | None = None
 
 
+class Pointing(_Section):
+    ra_deg: float = Field(ge=0, lt=360)
+    dec_deg: float = Field(ge=-90, le=90)
+
+
 class RoutingSettings(_Section):
     triggers: list[TriggerRule] = []
     filters: list[AlertFilter] = []
+    voevent_authority: str = "nenufar.obs-nancay.fr"
+    voevent_stream: str = "nenubroker"
+    voevent_dir: Path | None = None
+    pointings: dict[str, Pointing] = {}
 
 
 class SimulatorSettings(_Section):

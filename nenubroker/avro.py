@@ -23,7 +23,7 @@ CONTENT_TYPE = "application/avro"
 
 #: Newest schema version of each message type; writers use it.
 CURRENT_VERSIONS = {
-    "spectra_chunk": 1, "alert": 1, "dead_letter": 1, "trigger": 1, "recording": 1, "chunk_features": 1,
+    "spectra_chunk": 1, "alert": 2, "dead_letter": 1, "trigger": 1, "recording": 1, "chunk_features": 1,
 }
 
 Headers = list[tuple[str, bytes]]
@@ -65,8 +65,15 @@ def header_value(headers: Iterable[tuple[str, bytes | None]] | None, key: str) -
     return None
 
 
-def decode(name: str, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, Any]:
-    """The record in ``value``, read with the schema version its headers name."""
+def decode(name: str, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None,
+           reader_version: int | None = None, writer_schemas: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The record in ``value``, written with the schema version its headers name, read as
+    ``reader_version`` (default: the same version).
+
+    Avro schema resolution does the rest: fields the reader does not know are skipped, fields the
+    writer did not have take their defaults. A writer version this code has no file for can be
+    given in ``writer_schemas`` (``{"alert.v3": schema}``, e.g. from the schema topic).
+    """
     if value is None:
         raise DecodeError("empty message (null value)")
     written_as = header_value(headers, SCHEMA_HEADER)
@@ -79,10 +86,12 @@ def decode(name: str, value: bytes | None, headers: Iterable[tuple[str, bytes | 
         version = int(raw_version.decode())
     except (UnicodeDecodeError, ValueError):
         raise DecodeError(f"bad '{VERSION_HEADER}' header {raw_version!r}") from None
-    schema = load_schema(name, version)
+    known = (writer_schemas or {}).get(f"{name}.v{version}")
+    writer = fastavro.parse_schema(known) if known is not None else load_schema(name, version)
+    reader = load_schema(name, reader_version) if reader_version else writer
     buffer = io.BytesIO(value)
     try:
-        record = fastavro.schemaless_reader(buffer, schema, schema)
+        record = fastavro.schemaless_reader(buffer, writer, reader)
     except Exception as error:  # fastavro raises many types on garbage: EOFError, ValueError, ...
         raise DecodeError(f"not a '{name}' v{version} Avro record: {type(error).__name__}: {error}") from None
     if buffer.tell() != len(value):

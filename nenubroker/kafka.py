@@ -1,14 +1,17 @@
-"""Kafka client configuration from settings, for confluent-kafka and for Spark's Kafka connector."""
+"""Kafka client configuration from settings (for confluent-kafka and Spark's connector), topics, schema topic."""
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from nenubroker.conf.settings import KafkaSettings, Settings
+from nenubroker.conf.settings import SCHEMA_DIR, KafkaSettings, Settings
 
 _SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 _PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
@@ -65,8 +68,9 @@ def ensure_topics(kafka: KafkaSettings, extra_topics: Sequence[str] = (), timeou
     if not missing:
         return []
     futures = admin.create_topics([
-        NewTopic(name, kafka.partitions, kafka.replication_factor,
-                 config={"max.message.bytes": str(topic_max_bytes(kafka, name))})
+        NewTopic(name, 1 if name == kafka.topics.schemas else kafka.partitions, kafka.replication_factor,
+                 config={"max.message.bytes": str(topic_max_bytes(kafka, name)),
+                         **({"cleanup.policy": "compact"} if name == kafka.topics.schemas else {})})
         for name in missing
     ])
     for name, future in futures.items():
@@ -79,8 +83,42 @@ def ensure_topics(kafka: KafkaSettings, extra_topics: Sequence[str] = (), timeou
 
 
 def ensure_all_topics(settings: Settings) -> list[str]:
-    """The configured topics and every filter's topic."""
-    return ensure_topics(settings.kafka, [alert_filter.topic for alert_filter in settings.routing.filters])
+    """The configured topics and every filter's topic; the schemas published on the schema topic."""
+    created = ensure_topics(settings.kafka, [alert_filter.topic for alert_filter in settings.routing.filters])
+    publish_schemas(settings.kafka)
+    return created
 
 
-__all__ = ["ensure_all_topics", "client_config", "ensure_topics", "spark_options", "topic_max_bytes"]
+def publish_schemas(kafka: KafkaSettings) -> int:
+    """Every Avro schema in conf/schemas on the (compacted) schema topic, key ``<name>.v<version>``,
+    so a client older than a message can still read it."""
+    producer = Producer(client_config(kafka))
+    schemas = sorted(SCHEMA_DIR.glob("*.v*.avsc"))
+    for path in schemas:
+        producer.produce(kafka.topics.schemas, path.read_bytes(), key=path.name.removesuffix(".avsc").encode())
+    producer.flush(30)
+    return len(schemas)
+
+
+def fetch_schemas(kafka: KafkaSettings, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The schemas published on the schema topic, by ``<name>.v<version>``."""
+    consumer = Consumer(client_config(kafka, **{"group.id": f"nenubroker-schemas-{uuid.uuid4().hex[:8]}",
+                                                "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                                                "enable.partition.eof": True}))
+    consumer.subscribe([kafka.topics.schemas])
+    schemas: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        if message.error():
+            if message.error().code() == KafkaError._PARTITION_EOF:
+                break
+            continue
+        schemas[message.key().decode()] = json.loads(message.value())
+    consumer.close()
+    return schemas
+
+
+__all__ = ["ensure_all_topics", "fetch_schemas", "publish_schemas", "client_config", "ensure_topics", "spark_options", "topic_max_bytes"]

@@ -69,4 +69,34 @@ def test_wrong_array_length_is_a_chunk_error():
 
 
 def test_known_versions_lists_schema_files():
-    assert avro.known_versions("alert") == [1]
+    assert avro.known_versions("alert") == [1, 2]
+
+
+def _alert_v1() -> dict:
+    return {"alert_id": "x", "beam": "beam0", "chunk_index": 3, "time_peak_unix_s": 1.7e9, "time_start_unix_s": 1.7e9,
+            "duration_s": 1.0, "freq_peak_hz": 3e7, "freq_min_hz": 2.9e7, "freq_max_hz": 3.1e7, "drift_hz_per_s": -5e6,
+            "snr": 12.0, "peak_power": 0.4, "class_label": "type_iii", "class_probabilities": {"type_iii": 0.9},
+            "classifier": "c 1", "rfi_flagged_fraction": 0.01, "cutout": b"", "detector": "d",
+            "module_versions": {"d": "1"}, "nenubroker_version": "0", "chunk_created_unix_s": 1.0,
+            "kafka_ingest_unix_s": 2.0, "processed_unix_s": 3.0}
+
+
+def test_new_reader_reads_an_old_alert_with_defaults_for_new_fields():
+    value, headers = avro.encode("alert", _alert_v1(), version=1)
+    alert = avro.decode("alert", value, headers, reader_version=2)
+    assert alert["snr"] == 12.0 and alert["source"] == "unknown" and alert["trigger_ids"] == []
+    assert alert["pointing_ra_deg"] is None
+
+
+def test_old_reader_reads_a_new_alert_ignoring_new_fields():
+    import json
+
+    from nenubroker.conf.settings import SCHEMA_DIR
+
+    new = {**_alert_v1(), "source": "simulator", "pointing_ra_deg": 10.0, "pointing_dec_deg": 20.0,
+           "time_peak_mjd": 60000.5, "trigger_ids": ["t"], "stage_times_unix_s": {"edge_created": 1.0}}
+    value, headers = avro.encode("alert", new, version=2)
+    # An old client has only v1 locally and takes v2 from the schema topic.
+    published = {"alert.v2": json.loads((SCHEMA_DIR / "alert.v2.avsc").read_text())}
+    alert = avro.decode("alert", value, headers, reader_version=1, writer_schemas=published)
+    assert alert == _alert_v1()

@@ -119,3 +119,13 @@ def test_simulated_ingest_serves_a_trigger_from_its_ring_buffer(settings):
     assert announcement["beam"] == "beam1" and announcement["bytes"] > 0
     assert volume.recorded_bytes == announcement["bytes"]
     assert (settings.recording.output_dir / "beam1").is_dir()
+
+
+def test_schemas_are_published_on_the_schema_topic(settings):
+    from nenubroker.kafka import ensure_all_topics, fetch_schemas
+
+    ensure_all_topics(settings)
+    ensure_all_topics(settings)  # idempotent: the topic is compacted by key
+    schemas = fetch_schemas(settings.kafka)
+    assert {"alert.v1", "alert.v2", "spectra_chunk.v1", "trigger.v1"} <= set(schemas)
+    assert schemas["alert.v2"]["name"] == "Alert"

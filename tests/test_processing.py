@@ -36,7 +36,7 @@ def _record(value, headers, offset=0) -> SourceRecord:
 
 def _decoded(messages, schema="alert"):
     """The records of one kind (alerts by default) among a processor's output messages."""
-    return [avro.decode(schema, m.value, m.headers) for m in messages if dict(m.headers)["schema"] == schema.encode()]
+    return [avro.decode(schema, m.value, m.headers) for m in messages if dict(m.headers).get("schema") == schema.encode()]
 
 
 def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
@@ -46,7 +46,10 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
     messages = process_record(_record(*chunk.encode()), plain_settings)
     [alert] = _decoded(messages)
     topics = plain_settings.kafka.topics
-    assert sorted(m.topic for m in messages) == sorted([topics.alerts, topics.chunk_features])
+    assert sorted(m.topic for m in messages) == sorted([topics.alerts, topics.voevents, topics.chunk_features])
+    [packet] = [m.value.decode() for m in messages if m.topic == topics.voevents]
+    assert f"#{alert['alert_id']}" in packet and 'role="test"' in packet  # simulated data
+    assert alert["source"] == "simulator" and alert["time_peak_mjd"] == pytest.approx(40587 + alert["time_peak_unix_s"] / 86400)
     assert alert["beam"] == "beam0"
     assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
     assert abs(alert["freq_peak_hz"] - freq) <= 2 * (chunk.freq_hz[1] - chunk.freq_hz[0])
