@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nenubroker import __version__, avro
-from nenubroker.broker.routing import select, trigger_record, triggered
+from nenubroker.broker.routing import batch_request_record, select, trigger_record, triggered
 from nenubroker.conf.settings import Settings
 from nenubroker.formats.voevent import alert_to_voevent, role_for_source, write_voevent
 from nenubroker.spectra_chunk import ChunkError, SpectraChunk
@@ -157,6 +157,10 @@ class ChunkProcessor:
                 alerts[i]["trigger_ids"] = [*alerts[i].get("trigger_ids", []), trigger["trigger_id"]]
                 value, headers = avro.encode("trigger", trigger)
                 messages.append(OutputMessage(topics.triggers, alerts[i]["beam"].encode(), value, headers))
+        for rule in routing.batch_requests:
+            for i in np.flatnonzero(triggered(table, rule).to_numpy()):
+                value, headers = avro.encode("batch_request", batch_request_record(alerts[i], rule, now))
+                messages.append(OutputMessage(topics.batch_requests, alerts[i]["beam"].encode(), value, headers))
         destinations = [[topics.alerts] for _ in alerts]
         for alert_filter in routing.filters:
             for i in np.flatnonzero(select(table, alert_filter).to_numpy()):

@@ -1,4 +1,5 @@
-"""Where alerts go besides the main alert topic: user filters' topics, and recording triggers.
+"""Where alerts go besides the main alert topic: user filters' topics, recording triggers, and
+batch-job requests.
 
 Pure pandas on the table of alerts of one batch; the detect stage encodes what these select.
 """
@@ -11,7 +12,7 @@ from functools import cache
 
 import pandas as pd
 
-from nenubroker.conf.settings import AlertFilter, TriggerRule
+from nenubroker.conf.settings import AlertFilter, BatchRule, TriggerRule
 
 FilterFunction = Callable[[pd.DataFrame], pd.Series]
 
@@ -43,9 +44,9 @@ def select(alerts: pd.DataFrame, alert_filter: AlertFilter) -> pd.Series:
     return mask.fillna(False).astype(bool)
 
 
-def triggered(alerts: pd.DataFrame, rule: TriggerRule) -> pd.Series:
-    """Alerts the rule turns into recording triggers: class among ``classes`` (any if empty),
-    S/N and class probability at least the rule's minimums."""
+def triggered(alerts: pd.DataFrame, rule: TriggerRule | BatchRule) -> pd.Series:
+    """Alerts a trigger or batch rule selects: class among ``classes`` (any if empty), S/N and
+    class probability at least the rule's minimums."""
     mask = alerts["snr"] >= rule.min_snr
     if rule.classes:
         mask &= alerts["class_label"].isin(rule.classes)
@@ -70,4 +71,20 @@ def trigger_record(alert: dict, rule: TriggerRule, now_unix_s: float) -> dict:
     }
 
 
-__all__ = ["FilterError", "load_function", "select", "trigger_record", "triggered"]
+def batch_request_record(alert: dict, rule: BatchRule, now_unix_s: float) -> dict:
+    """A batch-job request over the alert's time window widened by the rule's padding."""
+    return {
+        "request_id": f"{alert['alert_id']}-{rule.name}",
+        "recipe": rule.recipe,
+        "time_start_unix_s": alert["time_start_unix_s"] - rule.padding_s,
+        "time_stop_unix_s": alert["time_start_unix_s"] + alert["duration_s"] + rule.padding_s,
+        "freq_min_hz": alert["freq_min_hz"],
+        "freq_max_hz": alert["freq_max_hz"],
+        "reason": f"rule {rule.name}: {alert['class_label'] or 'unclassified'} S/N {alert['snr']:.1f}",
+        "alert_id": alert["alert_id"],
+        "requested_by": f"rule:{rule.name}",
+        "created_unix_s": now_unix_s,
+    }
+
+
+__all__ = ["batch_request_record", "FilterError", "load_function", "select", "trigger_record", "triggered"]

@@ -51,6 +51,8 @@ class Topics(_Section):
     recordings: str = "nenubroker.recordings"
     chunk_features: str = "nenubroker.chunk_features"
     voevents: str = "nenubroker.voevents"
+    batch_requests: str = "nenubroker.batch_requests"
+    batch_status: str = "nenubroker.batch_status"
     schemas: str = "nenubroker.schemas"
 
 
@@ -101,6 +103,17 @@ class TriggerRule(_Section):
     min_probability: float = 0.0
 
 
+class BatchRule(_Section):
+    """Alerts matching a rule request a batch recipe over their time window (plus padding)."""
+
+    name: str
+    recipe: str = "image_window"
+    classes: list[str] = []
+    min_snr: float = 0.0
+    min_probability: float = 0.0
+    padding_s: float = Field(30.0, ge=0)
+
+
 class AlertFilter(_Section):
     """A user filter: alerts it selects also go to its own topic.
 
@@ -123,6 +136,7 @@ class Pointing(_Section):
 
 class RoutingSettings(_Section):
     triggers: list[TriggerRule] = []
+    batch_requests: list[BatchRule] = []
     filters: list[AlertFilter] = []
     voevent_authority: str = "nenufar.obs-nancay.fr"
     voevent_stream: str = "nenubroker"

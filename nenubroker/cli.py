@@ -23,6 +23,8 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(client_app, name="client")
 module_app = typer.Typer(help="Science modules (udfs/ and installed plugins).", no_args_is_help=True)
 app.add_typer(module_app, name="module")
+batch_app = typer.Typer(help="Batch-job requests and their status.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")]
 
@@ -194,6 +196,34 @@ def module_test(
     label = next((c for c in target.output_names if c.endswith("_label")), None)
     module_tool.plot(data, candidates, label, plot)
     typer.echo(f"{len(data)} chunks, {len(candidates)} candidates; plot in {plot}")
+
+
+@batch_app.command("request")
+def batch_request(
+    start: Annotated[float, typer.Option(help="window start, unix s")],
+    stop: Annotated[float, typer.Option(help="window stop, unix s")],
+    recipe: Annotated[str, typer.Option(help="batch recipe name")] = "image_window",
+    reason: Annotated[str, typer.Option(help="why, for the record")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Request a batch recipe over a time window (durable on the batch-requests topic)."""
+    from nenubroker.batch_requests import submit
+    from nenubroker.kafka import ensure_all_topics
+
+    settings = _settings(config)
+    ensure_all_topics(settings)
+    typer.echo(submit(settings, recipe, start, stop, reason=reason))
+
+
+@batch_app.command("status")
+def batch_status(config: ConfigOption = None) -> None:
+    """Every batch request with its latest status."""
+    from nenubroker.batch_requests import list_requests
+
+    for request in list_requests(_settings(config)):
+        typer.echo(f"{request['request_id']:<40} {request['status']:<9} {request['recipe']:<14} "
+                   f"{request['time_start_unix_s']:.1f}-{request['time_stop_unix_s']:.1f}  {request['reason']} "
+                   f"{' '.join(request['products'])}")
 
 
 if __name__ == "__main__":

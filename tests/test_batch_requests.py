@@ -1,0 +1,49 @@
+"""Batch-job requests on the suite's Kafka: durable, with a status anyone can read."""
+
+import pytest
+from typer.testing import CliRunner
+
+from nenubroker.batch_requests import list_requests, report_status, submit
+from nenubroker.broker.routing import batch_request_record, triggered
+from nenubroker.conf.settings import BatchRule
+from nenubroker.kafka import ensure_all_topics
+
+
+def test_rule_selects_alerts_and_pads_their_window():
+    import pandas as pd
+
+    alerts = pd.DataFrame({"snr": [25.0, 30.0], "class_label": ["type_iii", "spike"],
+                           "class_probabilities": [{"type_iii": 0.9}, {"spike": 0.9}]})
+    rule = BatchRule(name="img", classes=["type_iii"], min_snr=20, min_probability=0.8, padding_s=30)
+    assert triggered(alerts, rule).tolist() == [True, False]
+    alert = {"alert_id": "a", "time_start_unix_s": 100.0, "duration_s": 2.0, "freq_min_hz": 1.0,
+             "freq_max_hz": 2.0, "class_label": "type_iii", "snr": 25.0}
+    request = batch_request_record(alert, rule, 0.0)
+    assert (request["time_start_unix_s"], request["time_stop_unix_s"]) == (70.0, 132.0)
+    assert request["request_id"] == "a-img" and request["requested_by"] == "rule:img"
+
+
+@pytest.mark.integration
+def test_requests_are_listed_with_their_latest_status(settings):
+    ensure_all_topics(settings)
+    first = submit(settings, "image_window", 100.0, 160.0, reason="by hand")
+    second = submit(settings, "image_window", 200.0, 260.0)
+    report_status(settings, second, "queued")
+    report_status(settings, second, "done", products=["cube.fits"])
+    listed = {r["request_id"]: r for r in list_requests(settings)}
+    assert listed[first]["status"] == "requested" and listed[first]["reason"] == "by hand"
+    assert listed[second]["status"] == "done" and listed[second]["products"] == ["cube.fits"]
+
+
+@pytest.mark.integration
+def test_status_command_prints_each_request(settings, tmp_path):
+    import yaml
+
+    from nenubroker.cli import app
+
+    ensure_all_topics(settings)
+    request_id = submit(settings, "image_window", 1.0, 2.0, reason="cli")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["batch", "status", "--config", str(config)])
+    assert result.exit_code == 0 and request_id in result.output and "requested" in result.output
