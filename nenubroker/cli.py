@@ -198,6 +198,30 @@ def module_test(
     typer.echo(f"{len(data)} chunks, {len(candidates)} candidates; plot in {plot}")
 
 
+@app.command()
+def train(
+    kind: Annotated[str, typer.Argument(help="forest (scikit-learn on features) or cnn (torch on cutouts)")],
+    hours: Annotated[float, typer.Option(help="hours of simulated beam to train on")] = 3.0,
+    test_hours: Annotated[float, typer.Option(help="held-out hours (seed + 1000) for the evaluation")] = 1.0,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    detector: Annotated[str, typer.Option(help="detector module that makes the candidates")] = "burst_search",
+    out_dir: Annotated[Optional[Path], typer.Option(help="where to write the model (default: the module folder)")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="keep the simulated sets here (shared by forest and cnn)")] = None,
+    epochs: Annotated[int, typer.Option(help="cnn: training epochs")] = 30,
+) -> None:
+    """Train a classifier on simulated data with a truth catalogue; prints its held-out confusion matrix."""
+    from nenubroker.udfs.training import CLASSES, main
+
+    result = main(kind, hours=hours, seed=seed, detector=detector, out_dir=out_dir, test_hours=test_hours,
+                  epochs=epochs, cache_dir=cache_dir)
+    typer.echo(f"{kind} {result['version']}: trained on {result['n_train']} candidates in {result['train_s']:.0f} s "
+               f"(simulation {result['simulate_s']:.0f} s); held out {result['n_test']}: macro-F1 "
+               f"{result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}")
+    typer.echo("confusion (rows true, columns predicted): " + " ".join(CLASSES))
+    for name, row in zip(CLASSES, result["confusion"]):
+        typer.echo(f"  {name:<10} " + " ".join(f"{int(n):5d}" for n in row))
+
+
 @batch_app.command("request")
 def batch_request(
     start: Annotated[float, typer.Option(help="window start, unix s")],

@@ -1,0 +1,211 @@
+"""Numeric features of burst candidates for the classifiers: shape, extent, drift and cutout statistics.
+
+Every feature is finite (NaN and inf become 0 or a clipped bound), so any classifier can use them.
+Extent features come from the detector's columns; shape features come from the (32, 32) cutout, the
+channel-normalised spectrum (S/N units) around the burst with a margin of half its extent each side
+(:func:`nenubroker.udfs.cutout.make_cutout`). Cutout rows are time (ascending), columns frequency
+(ascending). The cutout covers about twice the candidate's duration and bandwidth, so a slope in
+cutout pixels converts to Hz/s with ``bandwidth / duration``.
+
+>>> import numpy as np
+>>> t, f = np.mgrid[0:32, 0:32]
+>>> spike = (10 * np.exp(-((t - 16) ** 2 + (f - 16) ** 2) / 8)).astype("f4")
+>>> stats = cutout_statistics(spike)
+>>> round(stats["feat_time_width"], 3), stats["feat_freq_peaks"]
+(0.156, 1.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MODULE_NAME = "burst_features"
+MODULE_VERSION = "1.0.0"
+#: Classes the burst classifiers give.
+CLASSES = ("type_iii", "type_iiib", "spike", "jupiter_s", "rfi", "other")
+CUTOUT_SHAPE = (32, 32)
+#: Pixels above this (S/N) count as emission.
+EMISSION_SNR = 3.0
+_LAW_CLIP = 10.0
+#: Drifts beyond this (MHz/s, either sign) are unresolved at any resolution the broker sees: clipped.
+MAX_DRIFT_MHZ_PER_S = 1000.0
+_EPS = 1e-9
+
+CUTOUT_FEATURES = (
+    "feat_cutout_max", "feat_cutout_mean", "feat_emission_fraction", "feat_time_width", "feat_freq_width",
+    "feat_impulsiveness", "feat_time_asymmetry", "feat_time_peaks", "feat_freq_peaks", "feat_freq_modulation",
+    "feat_striation", "feat_brightest_row_fraction", "feat_brightest_column_fraction",
+    "feat_time_freq_correlation", "feat_cutout_slope", "feat_centroid_time_spread",
+)
+FEATURES = (
+    "feat_log_duration_s", "feat_log_bandwidth_hz", "feat_frac_bandwidth", "feat_freq_centre_mhz",
+    "feat_freq_peak_mhz", "feat_peak_position", "feat_log_snr", "feat_log_peak_power", "feat_drift_mhz_per_s",
+    "feat_drift_law_ratio", *CUTOUT_FEATURES,
+)
+
+
+def as_cutout(value: Any) -> np.ndarray:
+    """A (32, 32) float64 cutout from an array or little-endian float32 bytes; NaN becomes 0."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        array = np.frombuffer(value, dtype="<f4").reshape(CUTOUT_SHAPE)
+    else:
+        array = np.asarray(value, dtype=np.float64).reshape(CUTOUT_SHAPE)
+    return np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def type_iii_drift_hz_per_s(freq_hz: np.ndarray | float) -> np.ndarray:
+    """The type III law df/dt = -0.01 f^1.84 MHz/s, f in MHz (shared/notes/radio.md)."""
+    return -0.01 * (np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e6) / 1e6) ** 1.84 * 1e6
+
+
+def _width_above_half(profile: np.ndarray) -> float:
+    """Fraction of the profile's samples at or above half its maximum (0 for a flat or negative one)."""
+    peak = profile.max()
+    return float(np.mean(profile >= peak / 2)) if peak > 0 else 0.0
+
+
+def _count_peaks(profile: np.ndarray) -> float:
+    """Local maxima reaching half the maximum, in a profile lightly smoothed over three samples."""
+    if profile.max() <= 0:
+        return 0.0
+    smooth = np.convolve(np.pad(profile, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    inner = smooth[1:-1]
+    is_peak = (inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner >= smooth.max() / 2)
+    edges = int(smooth[0] > smooth[1] and smooth[0] >= smooth.max() / 2) + int(
+        smooth[-1] > smooth[-2] and smooth[-1] >= smooth.max() / 2)
+    return float(is_peak.sum() + edges)
+
+
+def cutout_statistics(cutout: Any) -> dict[str, float]:
+    """Shape features of one cutout (names in ``CUTOUT_FEATURES``), all finite.
+
+    Profiles are means of the positive part over the other axis. Widths are fractions of the cutout
+    above half the profile's peak; ``impulsiveness`` is the brightest time row's share of the time
+    profile; ``time_asymmetry`` is (after - before the peak) / total, each channel about its own peak
+    (> 0 for a fast rise and slow decay); ``freq_modulation`` is the modulation index (std / mean) of
+    the frequency profile where it exceeds a quarter of its peak; ``striation`` is the power in
+    channel-to-channel jumps over twice the variance, in the bright rows (about 1 for white noise,
+    near 0 when smooth along frequency);
+    ``cutout_slope`` is d(time)/d(frequency) of the emission's time centroids, in pixels (negative for
+    a drift to lower frequencies); ``centroid_time_spread`` is their weighted standard deviation.
+    """
+    z = as_cutout(cutout)
+    positive = np.clip(z, 0.0, None)
+    n_time, n_freq = z.shape
+    time_profile, freq_profile = positive.mean(axis=1), positive.mean(axis=0)
+    emission = z > EMISSION_SNR
+    peak_row = int(np.argmax(time_profile))
+    total_time = time_profile.sum() + _EPS
+    band = freq_profile >= 0.25 * freq_profile.max() if freq_profile.max() > 0 else np.zeros(n_freq, bool)
+    in_band = freq_profile[band]
+    modulation = float(in_band.std() / (in_band.mean() + _EPS)) if in_band.size > 1 else 0.0
+
+    bright = time_profile >= 0.5 * time_profile.max() if time_profile.max() > 0 else np.zeros(n_time, bool)
+    bright_rows = positive[bright]
+    if bright_rows.size:
+        centred = bright_rows - bright_rows.mean(axis=1, keepdims=True)
+        jumps = np.diff(bright_rows, axis=1)
+        striation = float((jumps**2).sum() / (2 * (centred**2).sum() * (n_freq - 1) / n_freq + _EPS))
+    else:
+        striation = 0.0
+
+    weights = np.where(emission, z, 0.0)
+    t_index, f_index = np.mgrid[0:n_time, 0:n_freq].astype(np.float64)
+    column_peak = np.argmax(positive, axis=0)[None, :]
+    after, before = t_index > column_peak, t_index < column_peak
+    correlation = 0.0
+    if emission.sum() > 2:
+        w = weights / weights.sum()
+        mt, mf = (w * t_index).sum(), (w * f_index).sum()
+        ct, cf = t_index - mt, f_index - mf
+        cov = (w * ct * cf).sum()
+        correlation = float(cov / np.sqrt((w * ct**2).sum() * (w * cf**2).sum() + _EPS))
+
+    column_weight = weights.sum(axis=0)
+    columns = column_weight > 0
+    slope, spread = 0.0, 0.0
+    if columns.sum() >= 2:
+        centroids = (weights * t_index).sum(axis=0)[columns] / column_weight[columns]
+        f_used, w_used = np.flatnonzero(columns).astype(np.float64), column_weight[columns]
+        f_mean = np.average(f_used, weights=w_used)
+        c_mean = np.average(centroids, weights=w_used)
+        var_f = np.average((f_used - f_mean) ** 2, weights=w_used)
+        slope = float(np.average((f_used - f_mean) * (centroids - c_mean), weights=w_used) / (var_f + _EPS))
+        spread = float(np.sqrt(np.average((centroids - c_mean) ** 2, weights=w_used)) / n_time)
+
+    return {
+        "feat_cutout_max": float(z.max()),
+        "feat_cutout_mean": float(z.mean()),
+        "feat_emission_fraction": float(emission.mean()),
+        "feat_time_width": _width_above_half(time_profile),
+        "feat_freq_width": _width_above_half(freq_profile),
+        "feat_impulsiveness": float(time_profile.max() / total_time),
+        "feat_time_asymmetry": float(((positive * after).sum() - (positive * before).sum())
+                                     / (positive.sum() + _EPS)),
+        "feat_time_peaks": _count_peaks(time_profile),
+        "feat_freq_peaks": _count_peaks(freq_profile),
+        "feat_freq_modulation": modulation,
+        "feat_striation": striation,
+        "feat_brightest_row_fraction": float(emission[peak_row].mean()),
+        "feat_brightest_column_fraction": float(emission[:, int(np.argmax(freq_profile))].mean()),
+        "feat_time_freq_correlation": correlation,
+        "feat_cutout_slope": float(np.clip(slope, -n_time, n_time)),
+        "feat_centroid_time_spread": spread,
+    }
+
+
+def burst_features(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The ``FEATURES`` columns of a candidate table (same index), all finite.
+
+    ``drift_law_ratio`` compares the drift with the type III law at the peak frequency (1 on the law,
+    0 without drift, about 4 for a Jupiter S-burst): the detector's drift when it measures one,
+    otherwise the cutout slope converted with bandwidth / duration, clipped to +-10.
+    """
+    duration_s = np.maximum(candidates["duration_s"].to_numpy(np.float64), 1e-3)
+    f_min = candidates["freq_min_hz"].to_numpy(np.float64)
+    f_max = candidates["freq_max_hz"].to_numpy(np.float64)
+    f_peak = candidates["freq_peak_hz"].to_numpy(np.float64)
+    bandwidth_hz = np.maximum(f_max - f_min, 0.0)
+    drift = np.nan_to_num(candidates["drift_hz_per_s"].to_numpy(np.float64))
+    stats = pd.DataFrame([cutout_statistics(c) for c in candidates["cutout"]], columns=list(CUTOUT_FEATURES))
+    slope_px = stats["feat_cutout_slope"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift_from_cutout = np.where(np.abs(slope_px) > 1e-3, bandwidth_hz / (duration_s * slope_px), 0.0)
+        measured = np.where(drift != 0, drift, drift_from_cutout)
+        law_ratio = measured / type_iii_drift_hz_per_s(f_peak)
+        position = np.where(bandwidth_hz > 0, (f_peak - f_min) / bandwidth_hz, 0.5)
+    features = pd.DataFrame({
+        "feat_log_duration_s": np.log10(duration_s),
+        "feat_log_bandwidth_hz": np.log10(np.maximum(bandwidth_hz, 1e3)),
+        "feat_frac_bandwidth": bandwidth_hz / np.maximum(f_peak, 1e6),
+        "feat_freq_centre_mhz": (f_min + f_max) / 2e6,
+        "feat_freq_peak_mhz": f_peak / 1e6,
+        "feat_peak_position": position,
+        "feat_log_snr": np.log10(np.maximum(candidates["snr"].to_numpy(np.float64), 1e-3)),
+        "feat_log_peak_power": np.log10(1 + np.maximum(candidates["peak_power"].to_numpy(np.float64), 0.0)),
+        "feat_drift_mhz_per_s": np.clip(drift / 1e6, -MAX_DRIFT_MHZ_PER_S, MAX_DRIFT_MHZ_PER_S),
+        "feat_drift_law_ratio": np.clip(np.nan_to_num(law_ratio), -_LAW_CLIP, _LAW_CLIP),
+    })
+    features = pd.concat([features, stats], axis=1)
+    features = features.replace([np.inf, -np.inf], np.nan).fillna(0.0).astype(np.float64)
+    features.index = candidates.index
+    return features[list(FEATURES)]
+
+
+def class_table(module_name: str, probabilities: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """A classifier's output columns: ``<name>_label`` and ``<name>_probabilities`` (dict class -> p).
+
+    ``probabilities`` is (n, 6) in ``CLASSES`` order; the label is the most probable class.
+    """
+    labels = [CLASSES[i] for i in np.argmax(probabilities, axis=1)] if len(probabilities) else []
+    as_dicts = [{c: float(p) for c, p in zip(CLASSES, row, strict=True)} for row in probabilities]
+    return pd.DataFrame({f"{module_name}_label": pd.Series(labels, index=index, dtype=object),
+                         f"{module_name}_probabilities": pd.Series(as_dicts, index=index, dtype=object)},
+                        index=index)
+
+
+__all__ = ["CLASSES", "CUTOUT_FEATURES", "CUTOUT_SHAPE", "FEATURES", "MODULE_NAME", "MODULE_VERSION",
+           "as_cutout", "burst_features", "class_table", "cutout_statistics", "type_iii_drift_hz_per_s"]

@@ -1,0 +1,28 @@
+"""CNN burst classifier: the science module declaration (the functions are in core.py)."""
+
+import pandas as pd
+from pydantic import BaseModel
+
+from nenubroker.udfs.classifier_cnn.core import CLASSES, INPUTS, MODULE_NAME, classify, model_version
+from nenubroker.udfs.contract import Column, ScienceModule
+
+
+class Params(BaseModel):
+    model_dir: str = ""  # a folder with model.pt and model.json; empty: the shipped model
+
+
+def run(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
+    """Label and class probabilities of each candidate from its cutout, extent and S/N."""
+    return classify(candidates, model_dir=model_dir)
+
+
+MODULE = ScienceModule(
+    name=MODULE_NAME, version=model_version(), level="candidate", function=run, inputs=INPUTS,
+    outputs=(Column(f"{MODULE_NAME}_label", "string", "", f"most probable class: {', '.join(CLASSES)}"),
+             Column(f"{MODULE_NAME}_probabilities", "map<string,double>", "", "probability of each class")),
+    params=Params,
+    description="small CNN on the 32 x 32 cutout, duration, bandwidth, frequency and S/N (CPU, one thread)",
+    extra={"classes": CLASSES},
+)
+
+__all__ = ["MODULE", "Params"]
