@@ -210,16 +210,15 @@ def train(
     epochs: Annotated[int, typer.Option(help="cnn: training epochs")] = 30,
 ) -> None:
     """Train a classifier on simulated data with a truth catalogue; prints its held-out confusion matrix."""
-    from nenubroker.udfs.training import CLASSES, main
+    from nenubroker.udfs.training import main
 
     result = main(kind, hours=hours, seed=seed, detector=detector, out_dir=out_dir, test_hours=test_hours,
                   epochs=epochs, cache_dir=cache_dir)
     typer.echo(f"{kind} {result['version']}: trained on {result['n_train']} candidates in {result['train_s']:.0f} s "
                f"(simulation {result['simulate_s']:.0f} s); held out {result['n_test']}: macro-F1 "
                f"{result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}")
-    typer.echo("confusion (rows true, columns predicted): " + " ".join(CLASSES))
-    for name, row in zip(CLASSES, result["confusion"]):
-        typer.echo(f"  {name:<10} " + " ".join(f"{int(n):5d}" for n in row))
+    typer.echo("confusion matrix (rows: true class, columns: predicted):")
+    typer.echo(result["confusion"].to_string())
 
 
 @batch_app.command("request")
