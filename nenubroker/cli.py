@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nenubroker.client_cli import app as client_app
 from nenubroker.conf.settings import Settings, load_settings
 
 app = typer.Typer(help="nenubroker: real-time transient broker for NenuFAR.", no_args_is_help=True,
@@ -16,11 +17,10 @@ app = typer.Typer(help="nenubroker: real-time transient broker for NenuFAR.", no
 kafka_app = typer.Typer(help="The local single-node Kafka (KRaft).", no_args_is_help=True)
 edge_app = typer.Typer(help="Edge ingesters: stream dynamic spectra to Kafka.", no_args_is_help=True)
 broker_app = typer.Typer(help="Spark streaming stages.", no_args_is_help=True)
-client_app = typer.Typer(help="Read alert topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(edge_app, name="edge")
 app.add_typer(broker_app, name="broker")
-app.add_typer(client_app, name="client")
+app.add_typer(client_app, name="client")  # nenubroker/client_cli.py
 module_app = typer.Typer(help="Science modules (udfs/ and installed plugins).", no_args_is_help=True)
 app.add_typer(module_app, name="module")
 batch_app = typer.Typer(help="Batch-job requests and their status.", no_args_is_help=True)
@@ -137,27 +137,6 @@ def broker_detect(
     from nenubroker.broker.stages.detect import main
 
     main((["--config", str(config)] if config else []) + (["--available-now"] if available_now else []))
-
-
-@client_app.command("subscribe")
-def client_subscribe(
-    topic: Annotated[list[str], typer.Option(help="topic to read; repeat for several")],
-    from_beginning: Annotated[bool, typer.Option(help="start at the oldest record kept")] = False,
-    group: Annotated[Optional[str], typer.Option(help="consumer group: resume where it stopped")] = None,
-    max_messages: Annotated[Optional[int], typer.Option(help="stop after this many records")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="stop after this many seconds without a record")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Print one line per record of the topics (alerts, dead letters)."""
-    from nenubroker.client import format_alert, subscribe
-
-    settings = _settings(config)
-    try:
-        for record in subscribe(topic, settings, from_beginning=from_beginning, group_id=group,
-                                max_messages=max_messages, idle_timeout_s=timeout):
-            typer.echo(format_alert(record))
-    except KeyboardInterrupt:
-        pass
 
 
 @module_app.command("list")
