@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nenubroker.conf.settings import Settings, load_settings
+from nenubroker.conf.settings import Settings, Topics, load_settings
 from nenubroker.local.jars import resolve_jars
 from nenubroker.local.kafka_server import LocalKafka, free_port
 
@@ -33,9 +33,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator
 
 def _overrides(name: str, tmp_path: Path, cache_dir: Path) -> dict:
     return {
-        "kafka": {"topics": {"chunks": f"{name}.chunks", "alerts": f"{name}.alerts", "dead_letter": f"{name}.dlq",
-                             "triggers": f"{name}.triggers", "recordings": f"{name}.recordings",
-                             "chunk_features": f"{name}.features"}},
+        "kafka": {"topics": {field: f"{name}.{field}" for field in Topics.model_fields}},
         "spark": {"master": "local[2]", "max_offsets_per_trigger": None},
         # 192 subbands at 12 kHz x 21 ms, streamed at 195 kHz x 84 ms: 64 x 192 chunks of 5.4 s
         "simulator": {"realtime": False, "fftlen": 16, "nfft2int": 256, "event_rates_per_min": {}},
