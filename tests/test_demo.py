@@ -38,7 +38,7 @@ def test_demo_streams_alerts_and_stops_cleanly(settings, tmp_path):
         capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    alert_lines = [line for line in result.stdout.splitlines() if "burst_threshold" in line]
+    alert_lines = [line for line in result.stdout.splitlines() if "burst_search" in line]
     assert alert_lines, result.stdout
     summary = result.stdout[result.stdout.index("summary"):]
     assert f"{len(alert_lines)} alerts" in summary and "events injected" in summary

@@ -60,7 +60,10 @@ def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark
     assert alert["beam"] == "beam1" and alert["chunk_index"] == 0
     assert abs(alert["time_peak_unix_s"] - (T0 + 3.125)) <= 2 * chunks[0].time_step_s
     assert abs(alert["freq_peak_hz"] - 47e6) <= 2 * channel_hz
-    assert alert["detector"] == "burst_threshold" and alert["module_versions"] == {"burst_threshold": "1.0.0"}
+    assert alert["detector"] == "burst_search"
+    assert set(alert["module_versions"]) == {"rfi_flagger", "burst_search", "burst_features", "classifier_forest"}
+    assert alert["class_label"] == "spike" and alert["classifier"].startswith("classifier_forest")
+    assert sum(alert["class_probabilities"].values()) == pytest.approx(1.0)
     assert alert["processed_unix_s"] >= alert["kafka_ingest_unix_s"] > 0
     assert read_topic(settings, settings.kafka.topics.dead_letter, idle_timeout_s=2) == []
 

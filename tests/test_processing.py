@@ -46,7 +46,9 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
     messages = process_record(_record(*chunk.encode()), plain_settings)
     [alert] = _decoded(messages)
     topics = plain_settings.kafka.topics
-    assert sorted(m.topic for m in messages) == sorted([topics.alerts, topics.voevents, topics.chunk_features])
+    # a bright spike: an alert, its VOEvent, a recording trigger (rule bright_solar), the chunk's features
+    assert sorted(m.topic for m in messages) == sorted([topics.alerts, topics.voevents, topics.triggers,
+                                                        topics.chunk_features])
     [packet] = [m.value.decode() for m in messages if m.topic == topics.voevents]
     assert f"#{alert['alert_id']}" in packet and 'role="test"' in packet  # simulated data
     assert alert["source"] == "simulator" and alert["time_peak_mjd"] == pytest.approx(40587 + alert["time_peak_unix_s"] / 86400)
@@ -54,7 +56,8 @@ def test_spike_gives_one_alert_at_its_time_and_frequency(plain_settings):
     assert abs(alert["time_peak_unix_s"] - (T0 + 2.125)) <= 2 * chunk.time_step_s
     assert abs(alert["freq_peak_hz"] - freq) <= 2 * (chunk.freq_hz[1] - chunk.freq_hz[0])
     assert alert["freq_min_hz"] <= freq <= alert["freq_max_hz"]
-    assert alert["snr"] > 7.0 and alert["detector"] == "burst_threshold"
+    assert alert["snr"] > 7.0 and alert["detector"] == "burst_search"
+    assert alert["class_label"] == "spike" and alert["rfi_flagged_fraction"] < 0.05
     assert alert["kafka_ingest_unix_s"] == T0 + 10
 
 
