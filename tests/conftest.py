@@ -40,6 +40,7 @@ def _overrides(name: str, tmp_path: Path, cache_dir: Path) -> dict:
         "ingest": {"downsample_time": 4, "downsample_freq": 16, "chunk_time_samples": 64, "ring_buffer_s": 30.0},
         "recording": {"output_dir": str(tmp_path / "recordings")},
         "paths": {"cache_dir": str(cache_dir), "checkpoint_dir": str(tmp_path / "checkpoints"),
+                  "lake_dir": str(tmp_path / "lake"),
                   "run_dir": str(tmp_path / "run")},
     }
 

@@ -39,7 +39,7 @@ def test_alerts_and_chunk_features_land_once_in_parquet(spark, settings):
     _run(lake.start(spark, settings, available_now=True))
     alerts = pd.read_parquet(settings.paths.lake_dir / "alerts")
     assert len(alerts) >= 3 and alerts["alert_id"].is_unique
-    assert set(alerts["date"].astype(str)) == {"2023-11-14"} and set(alerts["class"].astype(str)) == {"unclassified"}
+    assert set(alerts["date"].astype(str)) == {"2023-11-14"} and set(alerts["class"].astype(str)) == {"spike"}
     features = ds.dataset(settings.paths.lake_dir / "chunk_features", format="parquet", partitioning="hive").to_table()
     assert sorted(features.column("chunk_index").to_pylist()) == [0, 1, 2]
 
