@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +18,9 @@ from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.ingest import detection_chunks
 from nenubroker.edge.producer import ChunkProducer
 from nenubroker.edge.simulator import BeamSimulator
-from nenubroker.kafka import client_config, ensure_topics
+from nenubroker.conf.settings import AlertFilter
+from nenubroker.formats.voevent import validate_voevent
+from nenubroker.kafka import client_config, ensure_all_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 T0 = 1.7e9
@@ -41,6 +44,21 @@ def simulated_chunks(settings, beam_name, events=()):
     return (chunk for chunk, _ in detection_chunks(beam, settings))
 
 
+def read_raw(settings, topic, idle_timeout_s=5.0) -> list[bytes]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(client_config(settings.kafka, **{"group.id": f"raw-{topic}", "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+    values, last = [], time.monotonic()
+    while time.monotonic() - last < idle_timeout_s:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            values.append(message.value())
+            last = time.monotonic()
+    consumer.close()
+    return values
+
+
 def send_chunks(settings, beam_name, n_chunks, events=()):
     producer = ChunkProducer(settings.kafka)
     chunks = [chunk for chunk, _ in zip(simulated_chunks(settings, beam_name, events), range(n_chunks))]
@@ -51,7 +69,10 @@ def send_chunks(settings, beam_name, n_chunks, events=()):
 
 
 def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark, settings):
-    ensure_topics(settings.kafka)
+    spikes_topic = settings.kafka.topics.alerts + ".spikes"
+    settings = settings.model_copy(update={"routing": settings.routing.model_copy(update={"filters": [
+        AlertFilter(name="spikes", topic=spikes_topic, expression="class_label == 'spike'")]})})
+    ensure_all_topics(settings)
     spike = InjectedEvent("spike", "beam1", T0 + 3.0, 47e6, snr=3.0, duration_s=0.25, bandwidth_hz=8e5)
     chunks = send_chunks(settings, "beam1", 2, [spike])  # chunk 0 holds the spike, chunk 1 is noise
     run_detect(spark, settings)
@@ -66,6 +87,10 @@ def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark
     assert sum(alert["class_probabilities"].values()) == pytest.approx(1.0)
     assert alert["processed_unix_s"] >= alert["kafka_ingest_unix_s"] > 0
     assert read_topic(settings, settings.kafka.topics.dead_letter, idle_timeout_s=2) == []
+    assert [a["alert_id"] for a in read_topic(settings, spikes_topic)] == [alert["alert_id"]]  # the filter's topic
+    [packet] = read_raw(settings, settings.kafka.topics.voevents)
+    validate_voevent(packet.decode())  # valid VOEvent 2.0, citing the alert, role "test" (simulated data)
+    assert f"#{alert['alert_id']}" in packet.decode() and 'role="test"' in packet.decode()
 
 
 def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, settings):
