@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from confluent_kafka import Consumer
+
 from nenubroker import avro
 from nenubroker.broker.processing import ChunkProcessor, SourceRecord
 from nenubroker.broker.spark import spark_submit_command
@@ -19,7 +21,7 @@ from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.ingest import detection_chunks
 from nenubroker.edge.producer import ChunkProducer
 from nenubroker.edge.simulator import BeamSimulator
-from nenubroker.kafka import ensure_all_topics
+from nenubroker.kafka import client_config, ensure_all_topics
 
 pytestmark = pytest.mark.integration
 T0 = 1.7e9
@@ -61,11 +63,17 @@ def test_killed_broker_resumes_without_losing_or_repeating_alerts(spark, setting
     config = tmp_path / "broker.yaml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     log = tmp_path / "broker.log"
+    watcher = Consumer(client_config(settings.kafka, **{"group.id": "watcher", "auto.offset.reset": "earliest"}))
+    watcher.subscribe([settings.kafka.topics.alerts])
     broker = _start_broker(settings, config, log)
     deadline = time.monotonic() + 240
-    while not _alert_ids(settings, idle_timeout_s=1) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # kill at the first alert: mid-stream, most chunks not done
         assert broker.poll() is None, log.read_text()[-3000:]
-    os.killpg(broker.pid, signal.SIGKILL)  # mid-stream: some chunks done, the rest not
+        message = watcher.poll(0.2)
+        if message is not None and not message.error():
+            break
+    os.killpg(broker.pid, signal.SIGKILL)
+    watcher.close()
     broker.wait()
     seen_before_restart = set(_alert_ids(settings))
     assert seen_before_restart and seen_before_restart < expected
