@@ -84,8 +84,8 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
     kafka = local_kafka(settings)
     settings = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": kafka.bootstrap_servers})})
-    env = {**os.environ, "NENUBROKER_CONFIG": str(_effective_config(settings, run_dir)),
-           "PYSPARK_PYTHON": sys.executable}
+    config_file = _effective_config(settings, run_dir)
+    env = {**os.environ, "NENUBROKER_CONFIG": str(config_file), "PYSPARK_PYTHON": sys.executable}
     env = {k: v for k, v in env.items() if not k.startswith("NENUBROKER_") or k == "NENUBROKER_CONFIG"}
     truth_path = run_dir / "truth.jsonl"
     truth_path.unlink(missing_ok=True)
@@ -98,7 +98,8 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
         ensure_all_topics(settings)
         console.print(f"Kafka (KRaft) on {kafka.bootstrap_servers}, logs in {kafka.log_file}")
         try:
-            children.append(_start(spark_submit_command(settings, Path(detect.__file__)), run_dir / "broker.log", env))
+            children.append(_start(spark_submit_command(settings, Path(detect.__file__), "--config", str(config_file)),
+                                   run_dir / "broker.log", env))
             children.append(_start([sys.executable, "-m", "nenubroker.cli", "edge", "simulate",
                                     "--truth", str(truth_path)], run_dir / "edge.log", env))
             console.print(f"edge: simulated beams {', '.join(settings.simulator.beams)} -> "

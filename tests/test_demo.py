@@ -43,5 +43,4 @@ def test_demo_streams_alerts_and_stops_cleanly(settings, tmp_path):
     summary = result.stdout[result.stdout.index("summary"):]
     assert f"{len(alert_lines)} alerts" in summary and "events injected" in summary
     assert (run_dir / "truth.jsonl").is_file()
-    assert _processes_mentioning(str(run_dir)) == []
-    assert _processes_mentioning("stages/detect.py") == []
+    assert _processes_mentioning(str(run_dir)) == []  # Kafka, the edge and spark-submit all name it

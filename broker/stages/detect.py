@@ -12,7 +12,6 @@ Run it in-process (``nenubroker broker detect``) or with spark-submit on any mas
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from nenubroker.broker.processing import ChunkProcessor, SourceRecord
-from nenubroker.conf.settings import Settings, load_settings
+from nenubroker.broker.stages import run_stage
+from nenubroker.conf.settings import Settings
 from nenubroker.kafka import spark_options, topic_max_bytes
 
 STAGE = "detect"
@@ -102,21 +102,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="configuration file (default: conf/nenubroker.yaml or $NENUBROKER_CONFIG)")
-    parser.add_argument("--available-now", action="store_true", help="process what is on the topic, then stop")
-    args = parser.parse_args(argv)
-    settings = load_settings(args.config)
-    from nenubroker.broker.spark import get_session
-
-    spark = get_session(settings)
-    query = start(spark, settings, available_now=args.available_now)
-    try:
-        query.awaitTermination()
-    except KeyboardInterrupt:
-        query.stop()
-    finally:
-        spark.stop()
+    run_stage(start, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

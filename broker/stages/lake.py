@@ -13,7 +13,6 @@ after a crash lands once. Read the lake with Spark, pandas or pyarrow::
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from nenubroker import avro
-from nenubroker.conf.settings import SCHEMA_DIR, Settings, load_settings
+from nenubroker.broker.stages import run_stage
+from nenubroker.conf.settings import SCHEMA_DIR, Settings
 from nenubroker.kafka import spark_options
 
 STAGE = "lake"
@@ -112,23 +112,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="configuration file (default: conf/nenubroker.yaml or $NENUBROKER_CONFIG)")
-    parser.add_argument("--available-now", action="store_true", help="write what is on the topics, then stop")
-    args = parser.parse_args(argv)
-    settings = load_settings(args.config)
-    from nenubroker.broker.spark import get_session
-
-    spark = get_session(settings)
-    queries = start(spark, settings, available_now=args.available_now)
-    try:
-        for query in queries:
-            query.awaitTermination()
-    except KeyboardInterrupt:
-        for query in queries:
-            query.stop()
-    finally:
-        spark.stop()
+    run_stage(start, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
