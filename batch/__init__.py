@@ -1,0 +1,1 @@
+"""Batch: partition NenuFAR Measurement Sets and flag, calibrate and image them on Spark."""

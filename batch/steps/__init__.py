@@ -1,0 +1,1 @@
+"""Pipeline steps run per partition: each one class with declared parameters and run(inputs) -> outputs."""
