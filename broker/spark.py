@@ -45,11 +45,15 @@ def spark_submit_command(settings: Settings, script: Path, *args: str) -> list[s
 
 
 def get_session(settings: Settings) -> SparkSession:
-    """The active session, or a new one configured from ``settings``."""
+    """The active session, or a new one configured from ``settings`` (under spark-submit, the
+    master and jars of its command line)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    conf = spark_conf(settings)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # launched by spark-submit: its --master and --jars rule
+        conf = {k: v for k, v in conf.items() if k not in ("spark.master", "spark.jars")}
     builder = SparkSession.builder
-    for key, value in spark_conf(settings).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

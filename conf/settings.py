@@ -193,6 +193,29 @@ class RecordingSettings(_Section):
     compression: Literal["gzip", "lzf"] = "gzip"
 
 
+class SparkClusterSettings(_Section):
+    """The standalone Spark cluster that ``nenubroker cluster start`` runs on loopback."""
+
+    host: str = "127.0.0.1"
+    master_port: int = 7077
+    master_webui_port: int = 8080
+    workers: int = Field(2, ge=1)
+    worker_cores: int = Field(1, ge=1)
+    worker_memory: str = "2g"
+    startup_timeout_s: float = 60.0
+
+
+class BatchSettings(_Section):
+    """Measurement Set processing (batch/): where data and products live, how recipes run."""
+
+    ms_dir: Path = Path(".cache/ms")           # Measurement Sets that batch requests are matched against
+    work_dir: Path = Path(".cache/batch")      # partition MSs, step products with provenance, cubes
+    recipe_dir: Path = CONF_DIR / "recipes"    # recipes by name (<name>.yaml)
+    max_attempts: int = Field(2, ge=1)         # a failed partition is tried this many times in all
+    spark_master: str | None = None            # default: spark.master
+    cluster: SparkClusterSettings = SparkClusterSettings()
+
+
 class PathSettings(_Section):
     cache_dir: Path = Path(".cache")
     lake_dir: Path = Path(".cache/lake")
@@ -209,6 +232,7 @@ class Settings(_Section):
     simulator: SimulatorSettings = SimulatorSettings()
     ingest: IngestSettings = IngestSettings()
     recording: RecordingSettings = RecordingSettings()
+    batch: BatchSettings = BatchSettings()
     paths: PathSettings = PathSettings()
 
 

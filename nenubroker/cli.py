@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nenubroker.batch.cli import app as batch_app
 from nenubroker.client_cli import app as client_app
 from nenubroker.conf.settings import Settings, load_settings
 
@@ -23,8 +24,9 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(client_app, name="client")  # nenubroker/client_cli.py
 module_app = typer.Typer(help="Science modules (udfs/ and installed plugins).", no_args_is_help=True)
 app.add_typer(module_app, name="module")
-batch_app = typer.Typer(help="Batch-job requests and their status.", no_args_is_help=True)
-app.add_typer(batch_app, name="batch")
+app.add_typer(batch_app, name="batch")  # batch/cli.py
+cluster_app = typer.Typer(help="A standalone Spark cluster on this machine.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")]
 
@@ -200,32 +202,27 @@ def train(
     typer.echo(result["confusion"].to_string())
 
 
-@batch_app.command("request")
-def batch_request(
-    start: Annotated[float, typer.Option(help="window start, unix s")],
-    stop: Annotated[float, typer.Option(help="window stop, unix s")],
-    recipe: Annotated[str, typer.Option(help="batch recipe name")] = "image_window",
-    reason: Annotated[str, typer.Option(help="why, for the record")] = "",
-    config: ConfigOption = None,
-) -> None:
-    """Request a batch recipe over a time window (durable on the batch-requests topic)."""
-    from nenubroker.batch_requests import submit
-    from nenubroker.kafka import ensure_all_topics
+@cluster_app.command("start")
+def cluster_start(config: ConfigOption = None) -> None:
+    """Start a standalone Spark cluster (master + workers) on loopback in the background."""
+    from nenubroker.local.spark_cluster import LocalSparkCluster
 
     settings = _settings(config)
-    ensure_all_topics(settings)
-    typer.echo(submit(settings, recipe, start, stop, reason=reason))
+    cluster = LocalSparkCluster(settings.batch.cluster, settings.paths.run_dir / "spark-cluster").start()
+    cluster.processes = []  # leave them running; `nenubroker cluster stop` ends them
+    typer.echo(f"Spark master {cluster.master_url} with {settings.batch.cluster.workers} workers; "
+               f"UI http://{settings.batch.cluster.host}:{settings.batch.cluster.master_webui_port}; "
+               f"logs in {cluster.work_dir}")
 
 
-@batch_app.command("status")
-def batch_status(config: ConfigOption = None) -> None:
-    """Every batch request with its latest status."""
-    from nenubroker.batch_requests import list_requests
+@cluster_app.command("stop")
+def cluster_stop(config: ConfigOption = None) -> None:
+    """Stop the cluster that `nenubroker cluster start` started."""
+    from nenubroker.local.spark_cluster import LocalSparkCluster
 
-    for request in list_requests(_settings(config)):
-        typer.echo(f"{request['request_id']:<40} {request['status']:<9} {request['recipe']:<14} "
-                   f"{request['time_start_unix_s']:.1f}-{request['time_stop_unix_s']:.1f}  {request['reason']} "
-                   f"{' '.join(request['products'])}")
+    settings = _settings(config)
+    LocalSparkCluster(settings.batch.cluster, settings.paths.run_dir / "spark-cluster").stop()
+    typer.echo("stopped")
 
 
 if __name__ == "__main__":

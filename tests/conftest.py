@@ -39,6 +39,7 @@ def _overrides(name: str, tmp_path: Path, cache_dir: Path) -> dict:
         "simulator": {"realtime": False, "fftlen": 16, "nfft2int": 256, "event_rates_per_min": {}},
         "ingest": {"downsample_time": 4, "downsample_freq": 16, "chunk_time_samples": 64, "ring_buffer_s": 30.0},
         "recording": {"output_dir": str(tmp_path / "recordings")},
+        "batch": {"ms_dir": str(tmp_path / "ms"), "work_dir": str(tmp_path / "batch")},
         "paths": {"cache_dir": str(cache_dir), "checkpoint_dir": str(tmp_path / "checkpoints"),
                   "lake_dir": str(tmp_path / "lake"),
                   "run_dir": str(tmp_path / "run")},

@@ -11,15 +11,22 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StepParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class DP3Params(StepParams):
+    """Parameters shared by the steps that run DP3."""
+
+    threads: int = Field(1, ge=1, description="DP3 threads (numthreads); 1 is fastest on small partitions.")
 
 
 class StepError(RuntimeError):
@@ -35,6 +42,20 @@ class Step(ABC):
 
     def __init__(self, params: StepParams | dict | None = None) -> None:
         self.params = params if isinstance(params, StepParams) else self.Params.model_validate(params or {})
+        # Numbers the last run() measured (e.g. ``flagged_fraction``): for provenance and reports.
+        self.metrics: dict[str, float] = {}
+
+    def freq_factor(self) -> int:
+        """Input channels per output channel (the averaging step overrides this)."""
+        return 1
+
+    def time_factor(self) -> int:
+        """Input time steps per output time step (the averaging step overrides this)."""
+        return 1
+
+    def solution_interval_steps(self) -> int | None:
+        """Time steps (of this step's input) per calibration solution, for steps that solve."""
+        return None
 
     @abstractmethod
     def run(self, inputs: dict[str, Path], out_dir: Path) -> dict[str, Path]:
@@ -52,6 +73,30 @@ class Step(ABC):
             tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
             raise StepError(f"{self.name}: {command[0]} exited with {result.returncode}\n{tail}")
 
+    def dp3(self, parset: dict[str, object], out_dir: Path) -> None:
+        """Run DP3 with ``parset`` given as command-line ``key=value`` pairs and this step's thread count."""
+        threads = getattr(self.params, "threads", 1)
+        self.tool(dp3_command() + parset_args({"numthreads": threads, **parset}), out_dir)
+
+
+def dp3_command() -> list[str]:
+    """DP3 as shipped in the ``dp3`` wheel (``DP3.py`` beside this Python), else a ``DP3`` on PATH."""
+    wheel = Path(sys.executable).parent / "DP3.py"
+    return [str(wheel)] if wheel.exists() else ["DP3"]
+
+
+def parset_args(parset: dict[str, object]) -> list[str]:
+    """``key=value`` command-line arguments for DP3; lists become DP3's ``[a,b]`` syntax."""
+
+    def text(value: object) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ",".join(text(v) for v in value) + "]"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value)
+
+    return [f"{key}={text(value)}" for key, value in parset.items()]
+
 
 def copy_ms(source: Path, destination: Path) -> Path:
     """A private copy of a Measurement Set for tools that work in place (AOFlagger)."""
@@ -61,4 +106,4 @@ def copy_ms(source: Path, destination: Path) -> Path:
     return destination
 
 
-__all__ = ["Step", "StepError", "StepParams", "copy_ms"]
+__all__ = ["DP3Params", "Step", "StepError", "StepParams", "copy_ms", "dp3_command", "parset_args"]
