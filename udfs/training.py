@@ -43,7 +43,7 @@ from nenubroker.udfs.burst_features.core import CLASSES, burst_features
 from nenubroker.udfs.contract import CANDIDATE_COLUMNS
 from nenubroker.udfs.registry import chunk_table, discover, resolve, run_modules
 
-MODEL_BASE_VERSION = "1.0.0"
+MODEL_BASE_VERSION = "1.1.0"
 #: Random events per minute and beam while making training data (each kind yields several candidates).
 TRAINING_RATES_PER_MIN = {"type_iii": 3.0, "type_iiib": 3.5, "spike": 2.5, "jupiter_s": 2.0,
                           "rfi_impulse": 1.5}
@@ -51,7 +51,18 @@ TRAINING_RATES_PER_MIN = {"type_iii": 3.0, "type_iiib": 3.5, "spike": 2.5, "jupi
 TRAINING_SNR = {"type_iii": 3.0, "type_iiib": 3.0, "spike": 4.0, "jupiter_s": 3.0, "rfi_impulse": 3.0}
 #: Each event's S/N is ``event_snr`` times a log-uniform factor in this range.
 SNR_FACTOR_RANGE = (0.4, 2.5)
+#: RFI that the rfi_flagger lets through, drawn here (per minute and beam) with its own S/N range
+#: (peak S/N per full-resolution pixel): impulses over part of the band (not flat across it),
+#: full-band impulses too weak for the flagger's impulse test, and narrowband RFI lasting less than
+#: its ``min_narrowband_duration_s`` (see :func:`draw_rfi`).
+LEAKING_RFI = {"rfi_partial": (1.0, (0.3, 1.5)), "rfi_weak": (1.0, (0.22, 0.4)),
+               "rfi_narrowband": (1.0, (0.4, 2.0))}
 SEGMENT_MINUTES = 10.0
+#: Every ``NOISE_SEGMENT_EVERY``-th segment (index 2, 5, 8, ...) holds no event, only noise with
+#: persistent RFI channels and lost blocks, and is searched at ``NOISE_SNR_THRESHOLD``: its
+#: candidates are the ``other`` class (noise), which the default threshold almost never gives.
+NOISE_SEGMENT_EVERY = 3
+NOISE_SNR_THRESHOLD = 5.0
 #: A candidate matches an event group whose expected S/N in one detection pixel of its box reaches this.
 MATCH_SNR = 1.0
 _LABEL_OF_KIND = {"type_iii": "type_iii", "type_iiib": "type_iiib", "spike": "spike",
@@ -102,7 +113,32 @@ def _draw_schedule(rng: np.random.Generator, settings: Settings, beam: str, star
                                  harmonic_fraction=sim.harmonic_fraction)
             if group:
                 groups.append(group)
+    for kind, (rate_per_min, snr_range) in LEAKING_RFI.items():
+        n_events = rng.poisson(rate_per_min * duration_s / 60.0)
+        for at_s in np.sort(rng.uniform(start_unix_s, start_unix_s + duration_s, n_events)):
+            snr = float(np.exp(rng.uniform(*np.log(snr_range))))
+            groups.append([draw_rfi(kind, rng, beam, float(at_s), lo_hz, hi_hz, snr)])
     return sorted(groups, key=lambda group: group[0].time_start_unix_s)
+
+
+def draw_rfi(kind: str, rng: np.random.Generator, beam: str, at_s: float, lo_hz: float, hi_hz: float,
+             snr: float) -> InjectedEvent:
+    """One RFI event of a ``LEAKING_RFI`` kind, made of the simulator's own RFI kinds.
+
+    ``rfi_partial``: an impulse (one full-resolution sample) over 35-90 % of the band, anywhere in
+    it; ``rfi_weak``: an impulse over the whole band; ``rfi_narrowband``: 0.1-0.6 MHz of constant
+    power for 0.6-2.5 s (an ``rfi_persistent`` event of finite duration).
+    """
+    band = hi_hz - lo_hz
+    if kind == "rfi_narrowband":
+        width = float(rng.uniform(0.1e6, 0.6e6))
+        low = float(rng.uniform(lo_hz, hi_hz - width))
+        return InjectedEvent("rfi_persistent", beam, at_s, low + width, snr,
+                             duration_s=float(rng.uniform(0.6, 2.5)), freq_stop_hz=low, bandwidth_hz=width)
+    width = band if kind == "rfi_weak" else band * float(rng.uniform(0.35, 0.9))
+    low = float(rng.uniform(lo_hz, hi_hz - width))
+    return InjectedEvent("rfi_impulse", beam, at_s, low + width, snr, duration_s=0.0, bandwidth_hz=width,
+                         freq_stop_hz=low)
 
 
 def _expected_snr_map(event: InjectedEvent, sim: BeamSimulator, factors: tuple[int, int],
@@ -116,6 +152,11 @@ def _expected_snr_map(event: InjectedEvent, sim: BeamSimulator, factors: tuple[i
     return binned * np.sqrt(factor_t * factor_f)
 
 
+def _simulator_channel(event: InjectedEvent) -> bool:
+    """Whether ``event`` is one of the simulator's persistent RFI channels (not a drawn RFI event)."""
+    return event.kind == "rfi_persistent" and "-rfi" in event.group_id
+
+
 def label_candidates(candidates: pd.DataFrame, chunks: pd.DataFrame, events: list[InjectedEvent],
                      sim: BeamSimulator, factors: tuple[int, int]) -> pd.DataFrame:
     """The class of each candidate of one beam, from the truth catalogue.
@@ -123,14 +164,14 @@ def label_candidates(candidates: pd.DataFrame, chunks: pd.DataFrame, events: lis
     Each event group (a harmonic pair, spike cluster or S-burst train: one ``group_id``) adds its
     expected S/N to the pixels of the candidate's box (its time and frequency extent and peak, widened
     by one detection pixel). The kind of the group with the highest pixel wins if it reaches
-    ``MATCH_SNR``: type III (harmonics included), IIIb, spike, Jupiter S-burst; RFI impulses are
-    ``rfi``. Persistent RFI, constant and so removed by the detector's channel normalisation, makes
-    ``rfi`` only where no other event matches and the box holds an RFI channel; the rest is
-    ``other``. Returns ``label``, ``truth_event_id`` (the winning group, or event) and ``truth_snr``
+    ``MATCH_SNR``: type III (harmonics included), IIIb, spike, Jupiter S-burst; RFI impulses and
+    drawn narrowband RFI (:func:`draw_rfi`) are ``rfi``. The simulator's persistent RFI channels,
+    constant and so removed by the detector's channel normalisation, make ``rfi`` only where no
+    other event matches and the box holds one; the rest is ``other``. Returns ``label``, ``truth_event_id`` (the winning group, or event) and ``truth_snr``
     (its highest pixel S/N).
     """
     factor_t, factor_f = factors
-    transient = [e for e in events if e.kind not in ("rfi_persistent", "lost_block")]
+    transient = [e for e in events if e.kind != "lost_block" and not _simulator_channel(e)]
     starts = np.array([e.time_start_unix_s for e in transient], dtype=np.float64)
     ends = np.array([last_time_unix_s(e) for e in transient], dtype=np.float64)
     rfi_hz = sim.freq_hz[sim.rfi_channels]
@@ -175,12 +216,15 @@ def label_candidates(candidates: pd.DataFrame, chunks: pd.DataFrame, events: lis
 
 
 def _segment_candidates(settings: Settings, detector_name: str, beam: str, seed: int,
-                        duration_s: float) -> pd.DataFrame:
-    """Candidates of one simulated beam segment, labelled, with the ``burst_features`` columns."""
+                        duration_s: float, noise: bool = False) -> pd.DataFrame:
+    """Candidates of one simulated beam segment, labelled, with the ``burst_features`` columns.
+
+    A ``noise`` segment has no event and its detector runs at ``NOISE_SNR_THRESHOLD``.
+    """
     sim_settings = settings.simulator.model_copy(update={"event_rates_per_min": {}, "seed": seed})
     sim = BeamSimulator(beam, sim_settings, start_unix_s=_START_UNIX_S)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-    schedule = _draw_schedule(rng, settings, beam, _START_UNIX_S, duration_s, sim.freq_hz)
+    schedule = [] if noise else _draw_schedule(rng, settings, beam, _START_UNIX_S, duration_s, sim.freq_hz)
     scheduled = _ScheduledBeam(sim, schedule)
     chunks, events = [], []
     chunk_stream: Iterator[tuple[SpectraChunk, list[InjectedEvent]]]
@@ -192,8 +236,10 @@ def _segment_candidates(settings: Settings, detector_name: str, beam: str, seed:
         events += started
     events += scheduled.injected
     chunk_modules = [name for name in settings.modules.enabled if discover()[name].level == "chunk"]
-    table, candidates = run_modules(chunk_table(chunks), resolve([*chunk_modules, detector_name]),
-                                    settings.modules.params)
+    params = dict(settings.modules.params)
+    if noise:
+        params[detector_name] = {**params.get(detector_name, {}), "snr_threshold": NOISE_SNR_THRESHOLD}
+    table, candidates = run_modules(chunk_table(chunks), resolve([*chunk_modules, detector_name]), params)
     if candidates.empty:
         return pd.DataFrame()
     unique_events = list({e.event_id: e for e in events}.values())
@@ -206,6 +252,11 @@ def make_training_set(settings: Settings, detector_name: str = "burst_search", n
                       seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
     """Labelled candidates of ``n_hours`` of simulated beams (segments of ``SEGMENT_MINUTES``).
 
+    Segments hold random events of every kind (``event_rates_per_min``) and RFI that leaks through
+    the flagger (``LEAKING_RFI``); every ``NOISE_SEGMENT_EVERY``-th one is noise searched at a low
+    threshold, for the ``other`` class. The enabled chunk modules (rfi_flagger) run before the
+    detector, as in the broker.
+
     Deterministic for a seed, whatever ``n_jobs`` (segments run in that many processes). Columns:
     the detector's candidate columns, ``feat_*``, ``label`` (one of ``CLASSES``),
     ``truth_event_id``, ``truth_snr``, ``segment`` (beams differ between segments and seeds),
@@ -214,7 +265,8 @@ def make_training_set(settings: Settings, detector_name: str = "burst_search", n
     n_segments = max(1, round(n_hours * 60 / SEGMENT_MINUTES))
     duration_s = n_hours * 3600 / n_segments
     jobs = [(settings, detector_name, f"train{seed}-{index}",
-             int(np.random.SeedSequence([seed, index]).generate_state(1)[0]), duration_s)
+             int(np.random.SeedSequence([seed, index]).generate_state(1)[0]), duration_s,
+             index % NOISE_SEGMENT_EVERY == NOISE_SEGMENT_EVERY - 1)
             for index in range(n_segments)]
     if n_jobs > 1:
         with ProcessPoolExecutor(n_jobs) as pool:
@@ -367,7 +419,8 @@ def read_candidates(path: Path) -> pd.DataFrame:
     return df.assign(cutout=[np.frombuffer(c, dtype="<f4").reshape(32, 32) for c in df["cutout"]])
 
 
-__all__ = ["CANDIDATE_COLUMNS", "CLASSES", "MATCH_SNR", "SNR_FACTOR_RANGE", "TRAINING_RATES_PER_MIN",
+__all__ = ["CANDIDATE_COLUMNS", "CLASSES", "LEAKING_RFI", "MATCH_SNR", "NOISE_SEGMENT_EVERY",
+           "NOISE_SNR_THRESHOLD", "SNR_FACTOR_RANGE", "TRAINING_RATES_PER_MIN", "draw_rfi",
            "TRAINING_SNR", "Evaluation", "evaluate", "label_candidates", "main", "make_training_set",
            "read_candidates", "table_hash", "train_cnn", "train_forest", "training_settings",
            "write_candidates", "write_sample"]

@@ -23,6 +23,9 @@ TYPE_III_RATE = 0.01
 _MIN_FIT_BLOCKS = 3
 _TIMING_WIDTH = 4  # samples: the longest window used to time a burst's passage in each block
 _LAW_TOLERANCE = 1.25  # misfit ratio within which a plausible type III law is preferred
+ONSET_BAND_FRACTION = 16  # a burst's onset is timed on the top 1/16 of the chunk's channels
+ONSET_SNR = 5.0  # rise (S/N of one sample summed over those channels) that marks the onset
+ONSET_BASELINE = 4  # samples before it that a rise is measured from
 
 
 def law_coordinate(law: str, freq_hz: np.ndarray) -> np.ndarray:
@@ -224,7 +227,38 @@ def measure(maps: ChunkMaps, track: Track, seed: slice, extent_snr: float) -> di
         "peak_time": int(t_peak),
         "peak_channel": int(c_peak),
         "time_range": (int(rows.min()), int(rows.max()) + 1),
+        "onset_time": onset(values, counts, region, extent),
     }
+
+
+def onset(values: np.ndarray, counts: np.ndarray, region: np.ndarray, extent: slice) -> int:
+    """First sample at which the burst rises at the top of its band: where it begins.
+
+    The top of the band is its highest ``1 / ONSET_BAND_FRACTION`` of the chunk's channels (fewer
+    for a narrower burst), where a drifting burst appears first and which an earlier burst's
+    decaying tail, merged into the region lower down, does not reach. Summed over those channels
+    (all of them, not only the region's, so that a noise blob the region swallowed does not
+    count), each sample is compared with the median of the ``ONSET_BASELINE`` samples before it;
+    the onset is the first sample covered by the region there that rises by ``ONSET_SNR`` over
+    them, or, with no such rise (a burst already in progress), the region's first sample there.
+    A rise does not depend on the channel backgrounds, which two overlapping chunks estimate
+    differently (a long burst raises its chunk's), so both find the same onset from the samples
+    they share: this is what decides which of them reports the burst.
+    """
+    n_top = max(1, values.shape[1] // ONSET_BAND_FRACTION)
+    top = slice(extent.start, min(extent.stop, extent.start + n_top))
+    rows = np.flatnonzero(region[:, top].any(axis=1))
+    if not rows.size:
+        return 0
+    first, stop = int(rows.min()), int(rows.max()) + 1
+    count = counts[:, top].sum(axis=1)
+    light = np.where(count > 0, values[:, top].sum(axis=1) / np.sqrt(np.maximum(count, 1)), np.nan)
+    for t in range(max(first, 1), stop):
+        before = light[max(0, t - ONSET_BASELINE) : t]
+        before = before[np.isfinite(before)]
+        if before.size and light[t] - np.median(before) >= ONSET_SNR:
+            return t
+    return first
 
 
 __all__ = [
@@ -240,5 +274,6 @@ __all__ = [
     "grow_extent",
     "law_coordinate",
     "measure",
+    "onset",
     "track_footprint",
 ]

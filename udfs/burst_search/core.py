@@ -10,8 +10,9 @@
    (extent, drift fitted to the passage time across its band, peak, time span), and the pixels
    it covers are masked; a detection whose S/N falls below the threshold once those pixels are
    removed belongs to a burst already found.
-4. A chunk reports only bursts that peak after its ``overlap_samples`` repeated samples and that
-   were not already in progress at its first sample (the previous chunk saw them begin).
+4. Overlapping chunks share ``overlap_samples`` samples: a burst is reported by the chunk whose
+   half of the shared samples holds its onset (the first sample of significant emission at the top
+   of its band), so it is reported once, even when it lasts longer than the overlap.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -34,7 +35,7 @@ from nenubroker.udfs.burst_search.search import Residuals, search
 from nenubroker.udfs.cutout import make_cutout
 
 MODULE_NAME = "burst_search"
-MODULE_VERSION = "1.0.0"
+MODULE_VERSION = "1.1.0"
 
 _MAD_TO_SIGMA = 1.4826
 _QUARTILE_TO_MEDIAN = 0.6745  # Gaussian median - lower quartile, in sigma
@@ -128,8 +129,10 @@ def detect_bursts(
 ) -> list[dict[str, Any]]:
     """Candidates in one (n_time, n_freq) chunk, brightest first (see the module docstring).
 
-    The first ``overlap_samples`` samples repeat the end of the previous chunk of the beam: bursts
-    peaking there, or already in progress at sample 0, are left to that chunk. Times are unix s
+    The first ``overlap_samples`` samples repeat the end of the previous chunk of the beam (and
+    the last as many are repeated by the next chunk): bursts whose onset falls in the first half
+    of the repeated samples, or already in progress at sample 0, are left to the previous chunk,
+    and bursts beginning in the second half of the samples the next chunk repeats are left to it. Times are unix s
     (``time_start_s`` is the start of sample 0), frequencies Hz, drifts Hz/s (0: none resolved);
     ``peak_channel``, ``time_range`` and ``channel_range`` index the chunk as given, and
     ``cutout`` is the normalised spectrum around the burst (:func:`make_cutout`).
@@ -172,22 +175,24 @@ def detect_bursts(
         results.append(burst)
         taken |= burst["region"]
         alive &= residuals.snr_without(taken, alive) >= snr_threshold
-    return [_describe(chunk, b, time_start_s) for b in results if _owned(b, overlap_samples)]
+    return [_describe(chunk, b, time_start_s) for b in results if _owned(b, overlap_samples, chunk.n_t)]
 
 
-def _owned(burst: dict[str, Any], overlap_samples: int) -> bool:
-    """Whether this chunk reports the burst: it peaks after the repeated samples, and, when the
-    chunk overlaps the previous one, it was not already in progress at its first sample (then the
-    previous chunk, which saw its beginning, reported it).
+def _owned(burst: dict[str, Any], overlap_samples: int, n_time: int) -> bool:
+    """Whether this chunk reports the burst, decided from its onset alone (:func:`onset`).
 
-    "In progress" is judged on the top quarter of the burst's band, where a drifting burst begins:
-    lower down, the region may have merged the decaying tail of an earlier burst.
+    Consecutive chunks share ``overlap_samples`` samples (the next chunk is assumed to repeat as
+    many of this one's last samples as this one repeats of the previous). The shared samples are
+    split in the middle: a burst whose onset falls in their first half belongs to the earlier
+    chunk, one whose onset falls in their second half to the later one, which sees it from at
+    least half the overlap before its onset. A burst already in progress at sample 0 has its onset
+    there, before the split, and is left to the previous chunk, which saw it begin, however long it
+    lasts. Both chunks see an onset near the split with the same data around it, so they agree.
     """
-    if burst["peak_time"] < overlap_samples:
-        return False
-    extent = burst["extent"]
-    top = slice(extent.start, extent.start + max(1, (extent.stop - extent.start) // 4))
-    return overlap_samples == 0 or not burst["region"][0, top].any()
+    if overlap_samples <= 0:  # the first chunk of a stream: nothing before it, next overlap unknown
+        return True
+    split = -(-overlap_samples // 2)
+    return split <= burst["onset_time"] < n_time - overlap_samples + split
 
 
 def _describe(chunk: _Chunk, burst: dict[str, Any], time_start_s: float) -> dict[str, Any]:

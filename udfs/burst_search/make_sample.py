@@ -3,7 +3,8 @@
 Cases: ``noise``; ``spike`` (45 MHz); ``type_iii`` (from 50 MHz); ``jupiter`` (a Jupiter-like sweep
 39 -> 28 MHz at -20 MHz/s, longer than real S-bursts so that its drift is resolved at 84 ms);
 ``overlap_a`` and ``overlap_b``, consecutive chunks that share 16 samples, with a spike in the
-shared samples. ``truth_snr`` is the peak S/N of one detection pixel. Events are made by the edge
+shared samples; ``boundary_a`` and ``boundary_b``, the same with a type III beginning in the second
+half of the shared samples (the first chunk sees its first 4 samples, the second all of it). ``truth_snr`` is the peak S/N of one detection pixel. Events are made by the edge
 simulator (fftlen 16, nfft2int 256, averaged 4 x 16). Run
 ``python -m nenubroker.udfs.burst_search.make_sample``.
 """
@@ -29,7 +30,7 @@ SAMPLE = Path(__file__).with_name("sample.parquet")
 def _event(case: str, at_s: float, low_hz: float) -> InjectedEvent:
     if case in ("spike", "overlap"):
         return InjectedEvent("spike", "beam0", at_s, 45e6, 1.0, duration_s=0.1, bandwidth_hz=0.4e6)
-    if case == "type_iii":
+    if case in ("type_iii", "boundary"):
         return InjectedEvent(
             "type_iii",
             "beam0",
@@ -82,7 +83,8 @@ def make_sample(seed: int = 1) -> pd.DataFrame:
     """The sample table; each case is its own simulated beam, so that events do not mix."""
     settings = stream_settings(fftlen=16, nfft2int=256, seed=seed)
     rows = []
-    targets = {"noise": 0.0, "spike": 15.0, "type_iii": 10.0, "jupiter": 12.0, "overlap": 15.0}
+    targets = {"noise": 0.0, "spike": 15.0, "type_iii": 10.0, "jupiter": 12.0, "overlap": 15.0, "boundary": 15.0}
+    in_chunk_1 = {"overlap": 54.5, "boundary": 60.0}  # samples of chunk 1 (the last 16 are repeated)
     offsets_s = {"spike": 2.0, "type_iii": 0.4, "jupiter": 1.5}
     for k, (case, target) in enumerate(targets.items()):
         sim = settings.simulator.model_copy(update={"seed": seed + k})
@@ -91,15 +93,15 @@ def make_sample(seed: int = 1) -> pd.DataFrame:
         event = None
         if target:  # the overlap spike sits in samples 54-56 of chunk 1, which chunk 2 repeats
             at_s = START_UNIX_S + (
-                stride_s + 54.5 * 4 * beam.time_step_s if case == "overlap" else offsets_s[case]
+                stride_s + in_chunk_1[case] * 4 * beam.time_step_s if case in in_chunk_1 else offsets_s[case]
             )
             unit = _event(case, at_s, float(beam.freq_hz.min()))
             event = beam.inject(replace(unit, snr=target / detection_snr(unit, beam, settings)))
         stream = detection_chunks(beam, settings)
         chunks = [next(stream)[0] for _ in range(3)]
         snr = detection_snr(event, beam, settings) if event else 0.0
-        if case == "overlap":
-            rows += [_row("overlap_a", chunks[1], event, snr), _row("overlap_b", chunks[2], event, snr)]
+        if case in in_chunk_1:
+            rows += [_row(f"{case}_a", chunks[1], event, snr), _row(f"{case}_b", chunks[2], event, snr)]
         else:
             rows.append(_row(case, chunks[0], event, snr))
     return pd.DataFrame(rows)

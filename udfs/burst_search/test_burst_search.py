@@ -96,6 +96,16 @@ def test_burst_in_the_overlap_is_reported_by_exactly_one_chunk() -> None:
     assert reports[0][0]["time_peak_s"] >= second.time_start_unix_s  # it peaks in the shared samples
 
 
+def test_type_iii_crossing_a_chunk_boundary_is_reported_once_by_the_chunk_that_sees_it_begin() -> None:
+    first, second = _chunk("boundary_a"), _chunk("boundary_b")
+    onset_s = SAMPLE.loc["boundary_a", "truth_time_unix_s"]
+    assert second.time_start_unix_s < onset_s < first.time_start_unix_s + first.n_time * first.time_step_s
+    reports = [_detect(first), _detect(second)]
+    assert [len(r) for r in reports] == [0, 1]  # it begins in the second half of the shared samples
+    [candidate] = reports[1]
+    assert candidate["freq_min_hz"] < 25e6 and candidate["drift_hz_per_s"] < 0  # seen whole
+
+
 def test_burst_begun_in_the_previous_chunk_is_not_reported_again() -> None:
     rng = np.random.default_rng(3)
     freq_hz = _chunk("noise").freq_hz

@@ -18,7 +18,7 @@ MIN_SAMPLE_MACRO_F1 = 0.85
 def test_weights_are_small_and_versioned_by_their_training_data():
     assert (MODEL_DIR / MODEL_FILE).stat().st_size < 2**20
     meta = json.loads((MODEL_DIR / "model.json").read_text())
-    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.0.0+")
+    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.1.0+")
     assert tuple(meta["classes"]) == CLASSES
 
 
