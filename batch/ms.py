@@ -394,6 +394,7 @@ def write_partition(source_ms: str | Path, dest_ms: str | Path, row_start: int, 
     array([50010000.])
     """
     source_ms, dest_ms = Path(source_ms), Path(dest_ms)
+    dest_ms.parent.mkdir(parents=True, exist_ok=True)
     if dest_ms.exists():
         if not overwrite:
             raise FileExistsError(dest_ms)

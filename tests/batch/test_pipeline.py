@@ -90,3 +90,24 @@ def test_unknown_steps_and_parameters_are_refused_when_the_recipe_loads(tmp_path
         load_recipe(bad)
     with pytest.raises(KeyError, match="registered steps"):
         step_class("deconvolve")
+
+
+def test_the_command_line_generates_plans_and_tells_provenance(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from nenubroker.cli import app
+
+    ms = tmp_path / "cli.ms"
+    runner = CliRunner()
+    made = runner.invoke(app, ["batch", "generate-ms", str(ms), "--antennas", "8", "--times", "20",
+                               "--subbands", "1", "--channels-per-subband", "4"])
+    assert made.exit_code == 0, made.output
+    assert Path(f"{ms}.truth.json").is_file() and Path(f"{ms}.skymodel").is_file()
+    planned = runner.invoke(app, ["batch", "plan", "--recipe", "image_window", "--ms", str(ms)])
+    assert planned.exit_code == 0 and planned.output.count("rows ") == 1  # 20 times = 2 solutions of 10
+    pipeline = Pipeline(load_recipe("image_window", load_settings(env={})), ms, tmp_path / "work")
+    flagged_ms = pipeline.run_step(0, pipeline.plan()[0], pipeline.start(pipeline.plan()[0]))[0]["ms"]
+    told = runner.invoke(app, ["batch", "provenance", str(flagged_ms)])
+    assert told.exit_code == 0 and "flag" in told.output and "strategy" in told.output
+    as_json = runner.invoke(app, ["batch", "provenance", str(flagged_ms), "--json"])
+    assert json.loads(as_json.output)["activity"]
