@@ -79,6 +79,11 @@ class SparkSettings(_Section):
     master: str = "local[*]"
     app_name: str = "nenubroker"
     trigger_interval_s: float = 1.0
+    # Write the checkpoint's offset and commit logs beside the processing instead of before and
+    # after it (Kafka sink only): a micro-batch no longer waits for two file writes. On a restart
+    # up to one checkpoint interval is processed again; alert ids are deterministic, so readers drop repeats.
+    async_progress_tracking: bool = True
+    async_checkpoint_interval_ms: int = 1000
     max_offsets_per_trigger: int | None = 64
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     shuffle_partitions: int = 4

@@ -98,6 +98,10 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{settings.spark.trigger_interval_s} seconds")
+        if settings.spark.async_progress_tracking:  # not allowed with availableNow
+            writer = (writer.option("asyncProgressTrackingEnabled", "true")
+                      .option("asyncProgressTrackingCheckpointIntervalMs",
+                              str(settings.spark.async_checkpoint_interval_ms)))
     return writer.start()
 
 
