@@ -169,6 +169,7 @@ def classification(test_hours: float, seed: int, jobs: int) -> dict[str, Any]:
         result = evaluate(model, df)
         out["models"][model] = {
             "version": meta["version"], "trained_seed": meta.get("seed"),
+            "trained_hours": meta.get("training_hours"), "trained_rfi_scale": meta.get("training_rfi_scale"),
             "trained_detector_version": meta.get("detector_version"), "n_training": meta.get("n_training"),
             "macro_f1": result.macro_f1, "accuracy": result.accuracy, "met": result.macro_f1 >= F1_TARGET,
             "confusion": result.confusion, "per_class": per_class_f1(result.confusion)}

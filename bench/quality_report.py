@@ -215,6 +215,17 @@ def _false_alarm_section(fa: dict[str, Any], args: argparse.Namespace) -> list[s
             "![false alarms](quality_false_alarms.png)", ""]
 
 
+def _trained(cls: dict[str, Any]) -> str:
+    """How the shipped models' training sets were drawn, from their model.json."""
+    parts = []
+    for model, m in cls["models"].items():
+        hours = f"{m['trained_hours']:g} h" if m.get("trained_hours") else "? h"
+        scale = m.get("trained_rfi_scale")
+        rfi = f", leaking RFI × {scale:g}" if scale and scale != 1 else ""
+        parts.append(f"{model}: {hours}, seed {m['trained_seed']}{rfi}")
+    return "; ".join(parts)
+
+
 def _classification_section(cls: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in cls["counts"].items())
     rates = ", ".join(f"{k} {v:g}" for k, v in {**cls["rates"], **cls["leaking_rfi"]}.items())
@@ -223,7 +234,7 @@ def _classification_section(cls: dict[str, Any]) -> list[str]:
              f"seed={cls['seed']})` with the current burst_search ({cls['detector_version']}) and "
              f"{', '.join(cls['chunk_modules']) or 'no chunk module'} run before it, as the broker runs them: "
              f"{cls['n']} candidates ({counts}), simulated in {cls['simulate_s']:.0f} s. The models were "
-             "trained the same way on other seeds (`nenubroker train`: 3 h, seed 1). How it is drawn: "
+             f"trained the same way on another seed (`nenubroker train`; {_trained(cls)}). How it is drawn: "
              "10-minute segments of one beam at the test resolution (192 channels, 84 ms) with random "
              f"events per minute ({rates}; the last three are RFI that leaks through the flagger, "
              "`training.LEAKING_RFI`: impulses over part of the band, full-band impulses too weak for its "

@@ -181,14 +181,14 @@ def module_test(
 
 @app.command()
 def train(
-    kind: Annotated[str, typer.Argument(help="forest (scikit-learn on features) or cnn (torch on cutouts)")],
-    hours: Annotated[float, typer.Option(help="hours of simulated beam to train on")] = 3.0,
+    kind: Annotated[str, typer.Argument(help="forest (scikit-learn on features) or cnn (torch on cutouts + features)")],
+    hours: Annotated[float, typer.Option(help="hours of simulated beam to train on (the shipped models: 6)")] = 6.0,
     test_hours: Annotated[float, typer.Option(help="held-out hours (seed + 1000) for the evaluation")] = 1.0,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
     detector: Annotated[str, typer.Option(help="detector module that makes the candidates")] = "burst_search",
     out_dir: Annotated[Optional[Path], typer.Option(help="where to write the model (default: the module folder)")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="keep the simulated sets here (shared by forest and cnn)")] = None,
-    epochs: Annotated[int, typer.Option(help="cnn: training epochs")] = 30,
+    epochs: Annotated[int, typer.Option(help="cnn: training epochs (the shipped model: 20)")] = 20,
 ) -> None:
     """Train a classifier on simulated data with a truth catalogue; prints its held-out confusion matrix."""
     from nenubroker.udfs.training import main

@@ -11,7 +11,7 @@ INPUTS = ("duration_s", "freq_min_hz", "freq_max_hz", "freq_peak_hz", "drift_hz_
 _UNITS = {"feat_log_duration_s": "log10(s)", "feat_log_bandwidth_hz": "log10(Hz)",
           "feat_freq_centre_mhz": "MHz", "feat_freq_peak_mhz": "MHz", "feat_drift_mhz_per_s": "MHz/s",
           "feat_cutout_max": "S/N",
-          "feat_cutout_mean": "S/N", "feat_cutout_slope": "pixel/pixel"}
+          "feat_cutout_mean": "S/N", "feat_cutout_slope": "pixel/pixel", "feat_log_aspect": "log10(s)"}
 
 
 def features(candidates: pd.DataFrame) -> pd.DataFrame:

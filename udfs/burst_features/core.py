@@ -23,12 +23,14 @@ import numpy as np
 import pandas as pd
 
 MODULE_NAME = "burst_features"
-MODULE_VERSION = "1.0.0"
+MODULE_VERSION = "1.1.0"
 #: Classes the burst classifiers give.
 CLASSES = ("type_iii", "type_iiib", "spike", "jupiter_s", "rfi", "other")
 CUTOUT_SHAPE = (32, 32)
 #: Pixels above this (S/N) count as emission.
 EMISSION_SNR = 3.0
+#: Cutout rows / columns whose RMS (S/N) is below this are dead: flagged channels or lost blocks (NaN -> 0).
+DEAD_RMS = 0.2
 _LAW_CLIP = 10.0
 #: Drifts beyond this (MHz/s, either sign) are unresolved at any resolution the broker sees: clipped.
 MAX_DRIFT_MHZ_PER_S = 1000.0
@@ -39,11 +41,13 @@ CUTOUT_FEATURES = (
     "feat_impulsiveness", "feat_time_asymmetry", "feat_time_peaks", "feat_freq_peaks", "feat_freq_modulation",
     "feat_striation", "feat_brightest_row_fraction", "feat_brightest_column_fraction",
     "feat_time_freq_correlation", "feat_cutout_slope", "feat_centroid_time_spread",
+    "feat_dead_column_fraction", "feat_dead_row_fraction", "feat_time_skewness", "feat_ridge_modulation",
+    "feat_ridge_peaks", "feat_central_fraction",
 )
 FEATURES = (
     "feat_log_duration_s", "feat_log_bandwidth_hz", "feat_frac_bandwidth", "feat_freq_centre_mhz",
     "feat_freq_peak_mhz", "feat_peak_position", "feat_log_snr", "feat_log_peak_power", "feat_drift_mhz_per_s",
-    "feat_drift_law_ratio", *CUTOUT_FEATURES,
+    "feat_drift_law_ratio", "feat_log_aspect", "feat_peak_to_snr", *CUTOUT_FEATURES,
 )
 
 
@@ -91,6 +95,11 @@ def cutout_statistics(cutout: Any) -> dict[str, float]:
     near 0 when smooth along frequency);
     ``cutout_slope`` is d(time)/d(frequency) of the emission's time centroids, in pixels (negative for
     a drift to lower frequencies); ``centroid_time_spread`` is their weighted standard deviation.
+    ``dead_column_fraction`` / ``dead_row_fraction`` are the shares of columns / rows with an RMS
+    below ``DEAD_RMS`` (flagged channels, lost blocks); ``time_skewness`` is the skewness of the time
+    profile; ``ridge_modulation`` and ``ridge_peaks`` are the modulation index and peak count of
+    each column's maximum over the columns reaching ``EMISSION_SNR`` (striae); ``central_fraction``
+    is the share of the positive part inside the central half of each axis (the candidate's box).
     """
     z = as_cutout(cutout)
     positive = np.clip(z, 0.0, None)
@@ -136,6 +145,17 @@ def cutout_statistics(cutout: Any) -> dict[str, float]:
         slope = float(np.average((f_used - f_mean) * (centroids - c_mean), weights=w_used) / (var_f + _EPS))
         spread = float(np.sqrt(np.average((centroids - c_mean) ** 2, weights=w_used)) / n_time)
 
+    column_rms, row_rms = np.sqrt((z**2).mean(axis=0)), np.sqrt((z**2).mean(axis=1))
+    t_axis = np.arange(n_time, dtype=np.float64)
+    t_mean = (time_profile * t_axis).sum() / total_time
+    t_var = (time_profile * (t_axis - t_mean) ** 2).sum() / total_time
+    skewness = float((time_profile * (t_axis - t_mean) ** 3).sum() / total_time / (t_var**1.5 + _EPS))
+    ridge = z.max(axis=0)
+    ridge_on = ridge[ridge > EMISSION_SNR]
+    ridge_modulation = float(ridge_on.std() / (ridge_on.mean() + _EPS)) if ridge_on.size > 1 else 0.0
+    quarter_t, quarter_f = n_time // 4, n_freq // 4
+    central = positive[quarter_t:n_time - quarter_t, quarter_f:n_freq - quarter_f].sum()
+
     return {
         "feat_cutout_max": float(z.max()),
         "feat_cutout_mean": float(z.mean()),
@@ -154,6 +174,12 @@ def cutout_statistics(cutout: Any) -> dict[str, float]:
         "feat_time_freq_correlation": correlation,
         "feat_cutout_slope": float(np.clip(slope, -n_time, n_time)),
         "feat_centroid_time_spread": spread,
+        "feat_dead_column_fraction": float(np.mean(column_rms < DEAD_RMS)),
+        "feat_dead_row_fraction": float(np.mean(row_rms < DEAD_RMS)),
+        "feat_time_skewness": float(np.clip(skewness, -_LAW_CLIP, _LAW_CLIP)),
+        "feat_ridge_modulation": ridge_modulation,
+        "feat_ridge_peaks": _count_peaks(np.clip(ridge, 0.0, None)),
+        "feat_central_fraction": float(central / (positive.sum() + _EPS)),
     }
 
 
@@ -188,6 +214,10 @@ def burst_features(candidates: pd.DataFrame) -> pd.DataFrame:
         "feat_log_peak_power": np.log10(1 + np.maximum(candidates["peak_power"].to_numpy(np.float64), 0.0)),
         "feat_drift_mhz_per_s": np.clip(drift / 1e6, -MAX_DRIFT_MHZ_PER_S, MAX_DRIFT_MHZ_PER_S),
         "feat_drift_law_ratio": np.clip(np.nan_to_num(law_ratio), -_LAW_CLIP, _LAW_CLIP),
+        "feat_log_aspect": np.log10(duration_s)
+        - np.log10(np.maximum(bandwidth_hz, 1e3) / np.maximum(f_peak, 1e6)),
+        "feat_peak_to_snr": stats["feat_cutout_max"].to_numpy() / np.maximum(
+            candidates["snr"].to_numpy(np.float64), 1e-3),
     })
     features = pd.concat([features, stats], axis=1)
     features = features.replace([np.inf, -np.inf], np.nan).fillna(0.0).astype(np.float64)

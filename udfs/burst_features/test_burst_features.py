@@ -76,11 +76,21 @@ def test_sample_features_match_the_stored_ones():
     np.testing.assert_allclose(recomputed.to_numpy(), sample[list(FEATURES)].to_numpy(), rtol=1e-6, atol=1e-9)
 
 
-def test_sample_classes_differ_in_drift_bandwidth_asymmetry_and_broadband_rows():
+def test_sample_classes_differ_in_drift_bandwidth_asymmetry_and_aspect():
     medians = pd.read_parquet(SAMPLE_PATH).groupby("label")[list(FEATURES)].median()
     assert abs(medians.loc["type_iii", "feat_drift_law_ratio"] - 1.0) < 0.3
     assert medians.loc["type_iii", "feat_frac_bandwidth"] > 3 * medians.loc["spike", "feat_frac_bandwidth"]
     asymmetry = medians["feat_time_asymmetry"]  # fast rise, slow decay
     assert asymmetry["type_iii"] > 0.1 > asymmetry["spike"]
-    broadband_rows = medians["feat_brightest_row_fraction"]
-    assert broadband_rows["rfi"] > broadband_rows["spike"] + 0.1
+    aspect = medians["feat_log_aspect"]  # leaking RFI is mostly narrowband and long: RFI is not a spike
+    assert aspect["rfi"] > aspect["spike"] + 0.3 and aspect["spike"] > aspect["type_iii"]
+
+
+def test_flagged_channels_and_lost_blocks_show_as_dead_columns_and_rows():
+    noise = np.random.default_rng(1).normal(size=(32, 32)).astype("f4")
+    noise[:, 10:14] = 0.0  # a flagged channel, resampled: NaN became 0
+    noise[20:22, :] = 0.0  # a lost block
+    stats = cutout_statistics(noise)
+    assert stats["feat_dead_column_fraction"] == pytest.approx(4 / 32, abs=1 / 32)
+    assert stats["feat_dead_row_fraction"] == pytest.approx(2 / 32, abs=1 / 32)
+    assert cutout_statistics(_spike_cutout() + 1.0)["feat_dead_column_fraction"] == 0.0  # live everywhere

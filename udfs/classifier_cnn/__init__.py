@@ -12,7 +12,7 @@ class Params(BaseModel):
 
 
 def run(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
-    """Label and class probabilities of each candidate from its cutout, extent and S/N."""
+    """Label and class probabilities of each candidate from its cutout and the detector columns."""
     return classify(candidates, model_dir=model_dir)
 
 
@@ -21,7 +21,7 @@ MODULE = ScienceModule(
     outputs=(Column(f"{MODULE_NAME}_label", "string", "", f"most probable class: {', '.join(CLASSES)}"),
              Column(f"{MODULE_NAME}_probabilities", "map<string,double>", "", "probability of each class")),
     params=Params,
-    description="small CNN on the 32 x 32 cutout, duration, bandwidth, frequency and S/N (CPU, one thread)",
+    description="small CNN on the 32 x 32 cutout and the burst_features scalars (CPU, one thread)",
     extra={"classes": CLASSES},
 )
 

@@ -9,7 +9,8 @@ import torch
 from sklearn.metrics import f1_score
 
 from nenubroker.udfs.classifier_cnn import MODULE
-from nenubroker.udfs.classifier_cnn.core import CLASSES, MODEL_DIR, MODEL_FILE, BurstCNN, load_cnn, prepare
+from nenubroker.udfs.classifier_cnn.core import (CLASSES, MODEL_DIR, MODEL_FILE, N_SCALARS, BurstCNN,
+                                                 BurstCNNEnsemble, load_cnn, prepare)
 
 SAMPLE = pd.read_parquet(Path(__file__).with_name("sample.parquet"))  # cutouts as float32 bytes
 MIN_SAMPLE_MACRO_F1 = 0.85
@@ -18,7 +19,7 @@ MIN_SAMPLE_MACRO_F1 = 0.85
 def test_weights_are_small_and_versioned_by_their_training_data():
     assert (MODEL_DIR / MODEL_FILE).stat().st_size < 2**20
     meta = json.loads((MODEL_DIR / "model.json").read_text())
-    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.1.0+")
+    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.2.0+")
     assert tuple(meta["classes"]) == CLASSES
 
 
@@ -54,8 +55,17 @@ def test_cutouts_as_arrays_or_bytes_give_the_same_probabilities():
 
 def test_network_maps_inputs_to_six_logits():
     images, scalars = prepare(SAMPLE.iloc[:4])
-    assert images.shape == (4, 1, 32, 32) and scalars.shape == (4, 4)
+    assert images.shape == (4, 1, 32, 32) and scalars.shape == (4, N_SCALARS)
     assert BurstCNN().eval()(images, scalars).shape == (4, len(CLASSES))
+
+
+def test_ensemble_averages_the_probabilities_of_its_members():
+    torch.manual_seed(0)
+    images, scalars = prepare(SAMPLE.iloc[:4])
+    ensemble = BurstCNNEnsemble(2).eval()
+    with torch.inference_mode():
+        expected = sum(torch.softmax(m(images, scalars), dim=1) for m in ensemble.members) / 2
+        assert torch.allclose(torch.softmax(ensemble(images, scalars), dim=1), expected, atol=1e-6)
 
 
 def test_module_keeps_rows_and_index_and_handles_an_empty_table():

@@ -28,9 +28,9 @@ LEARNING_RATE = 0.1
 
 
 def model_version(model_dir: Path = MODEL_DIR) -> str:
-    """The version in ``model.json`` ("1.1.0+<training-table hash>"), or "1.1.0+untrained"."""
+    """The version in ``model.json`` ("1.2.0+<training-table hash>"), or "1.2.0+untrained"."""
     path = Path(model_dir) / META_FILE
-    return str(json.loads(path.read_text())["version"]) if path.is_file() else "1.1.0+untrained"
+    return str(json.loads(path.read_text())["version"]) if path.is_file() else "1.2.0+untrained"
 
 
 def fit_forest(features: pd.DataFrame, labels: pd.Series, seed: int = 0) -> Any:

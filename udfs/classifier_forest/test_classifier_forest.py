@@ -24,7 +24,7 @@ def _classified(candidates: pd.DataFrame) -> pd.DataFrame:
 def test_model_file_is_small_and_versioned_by_its_training_data():
     assert (MODEL_DIR / MODEL_FILE).stat().st_size < 2 * 2**20
     meta = json.loads((MODEL_DIR / "model.json").read_text())
-    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.1.0+")
+    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.2.0+")
     assert tuple(meta["classes"]) == CLASSES
 
 
