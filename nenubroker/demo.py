@@ -141,7 +141,8 @@ def _summary(alerts: list[dict], dead_letters: int, events: list[dict], elapsed_
     found = found_events(events, alerts)
     console.print(f"\n[bold]summary[/] after {elapsed_s:.0f} s: {len(alerts)} alerts "
                   f"({', '.join(f'{beam}: {n}' for beam, n in sorted(per_beam.items())) or 'none'}), "
-                  f"{dead_letters} dead letters; {len(to_find(events))} events injected, {len(found)} of them alerted.")
+                  f"{dead_letters} dead letters; {len(to_find(events))} events injected (each spike of a cluster and S-burst "
+                  f"of a train counts), {len(found)} of them inside an alert.")
     if alerts:
         latencies = sorted(a["processed_unix_s"] - a["chunk_created_unix_s"] for a in alerts)
         console.print(f"latency chunk created -> alert made: median {latencies[len(latencies) // 2]:.2f} s, "
