@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nenubroker.batch import provenance
-from nenubroker.batch.ms import write_partition
+from nenubroker.batch.ms_slice import write_partition
 from nenubroker.batch.partition import MsTimeAxis, Partition, plan_partitions
 from nenubroker.batch.recipe import Recipe
 from nenubroker.batch.steps.base import Step

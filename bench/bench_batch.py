@@ -30,7 +30,7 @@ def du_bytes(path: Path) -> int:
 
 def bench_partitioning(ms: Path, partitions, work: Path) -> dict[str, float]:
     """Seconds to make every partition MS: in place from the source, or after copying the whole MS."""
-    from nenubroker.batch.ms import write_partition
+    from nenubroker.batch.ms_slice import write_partition
 
     def split(source: Path, out: Path) -> None:
         for part in partitions:

@@ -22,7 +22,8 @@ from losoto.h5parm import h5parm
 
 from nenubroker.batch import provenance
 from nenubroker.batch.generate import PointSource, Truth, generate_ms
-from nenubroker.batch.ms import ms_info, write_partition
+from nenubroker.batch.ms import ms_info
+from nenubroker.batch.ms_slice import write_partition
 from nenubroker.batch.steps import STEPS
 
 # WSClean writes DATE-OBS without MJD-OBS, which astropy fills in with a warning;

@@ -14,8 +14,8 @@ from casacore.tables import table
 
 from nenubroker.batch.generate import generate_ms
 from nenubroker.batch.layout import array_centre_itrf_m, miniarrays
-from nenubroker.batch.ms import (CORR_TYPES_LINEAR, create_ms, ms_info, read_rows,
-                                 time_aligned_ranges, write_partition)
+from nenubroker.batch.ms import CORR_TYPES_LINEAR, create_ms, ms_info
+from nenubroker.batch.ms_slice import read_rows, write_partition
 from nenubroker.batch.steps.base import dp3_command
 
 N_ANT, N_TIMES, N_CHAN = 6, 5, 8
@@ -114,14 +114,6 @@ def test_partition_rewrites_the_spectral_window(small_ms: Path, tmp_path: Path) 
 def test_partition_refuses_to_split_a_timestamp(small_ms: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="splits a timestamp"):
         write_partition(small_ms, tmp_path / "p.ms", 1, N_BL)
-
-
-def test_time_aligned_ranges_cover_every_row_once(small_ms: Path) -> None:
-    info = ms_info(small_ms)
-    ranges = time_aligned_ranges(info, 2)
-    assert ranges[0][0] == 0 and ranges[-1][1] == info.n_rows
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-    assert all((stop - start) % info.rows_per_time == 0 for start, stop in ranges)
 
 
 def test_dp3_copies_a_partition(small_ms: Path, tmp_path: Path) -> None:
