@@ -31,7 +31,7 @@ def write_spectra_file(path: Path, seconds: float) -> int:
     """A .spectra file of the 34 GB/h mode from the simulator; returns its size in bytes."""
     from nenubroker.conf.settings import SimulatorSettings
     from nenubroker.edge.simulator import BeamSimulator
-    from nenubroker.edge.spectra_file import SpectraWriter
+    from nenubroker.edge.spectra_writer import SpectraWriter
 
     settings = SimulatorSettings(realtime=False, fftlen=64, nfft2int=64, first_subband=104, n_subbands=192,
                                  block_spectra=64, event_rates_per_min={"type_iii": 4.0, "spike": 4.0})

@@ -17,8 +17,8 @@ from nenubroker.edge.spectra_file import (
     SpectraFile,
     SpectraFileError,
     SpectraTruncatedWarning,
-    SpectraWriter,
 )
+from nenubroker.edge.spectra_writer import SpectraWriter
 from nenubroker.spectra_chunk import SpectraChunk
 
 T0 = 1_700_000_000

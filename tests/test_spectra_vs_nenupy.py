@@ -20,7 +20,8 @@ import astropy.units as u  # noqa: E402  (nenupy depends on astropy)
 import nenupy.io.tf_utils as nenupy_utils  # noqa: E402
 
 from nenubroker.edge.pfb_bandpass import pfb_correction, pfb_power_response  # noqa: E402
-from nenubroker.edge.spectra_file import SpectraFile, SpectraWriter  # noqa: E402
+from nenubroker.edge.spectra_file import SpectraFile  # noqa: E402
+from nenubroker.edge.spectra_writer import SpectraWriter  # noqa: E402
 
 Spectra, TFPipeline, TFTask = nenupy_tf.Spectra, nenupy_tf.TFPipeline, nenupy_tf.TFTask
 
