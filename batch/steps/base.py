@@ -39,6 +39,7 @@ class Step(ABC):
     inputs: ClassVar[tuple[str, ...]] = ("ms",)
     outputs: ClassVar[tuple[str, ...]] = ("ms",)
     software: ClassVar[tuple[str, ...]] = ()  # tools whose versions go into provenance
+    tool_timeout_s: ClassVar[float] = 3 * 3600.0  # a tool running longer is taken as hung
 
     def __init__(self, params: StepParams | dict | None = None) -> None:
         self.params = params if isinstance(params, StepParams) else self.Params.model_validate(params or {})
@@ -68,10 +69,15 @@ class Step(ABC):
         with log_path.open("a") as log:
             log.write("$ " + " ".join(command) + "\n")
             log.flush()
-            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=run_env, cwd=out_dir)
-        if result.returncode != 0:
+            try:
+                result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=run_env, cwd=out_dir,
+                                        timeout=self.tool_timeout_s)
+                failure = f"exited with {result.returncode}" if result.returncode != 0 else ""
+            except subprocess.TimeoutExpired:  # a hung tool fails the step (then the partition is retried)
+                failure = f"was stopped after {self.tool_timeout_s:.0f} s"
+        if failure:
             tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
-            raise StepError(f"{self.name}: {command[0]} exited with {result.returncode}\n{tail}")
+            raise StepError(f"{self.name}: {command[0]} {failure}\n{tail}")
 
     def dp3(self, parset: dict[str, object], out_dir: Path) -> None:
         """Run DP3 with ``parset`` given as command-line ``key=value`` pairs and this step's thread count."""

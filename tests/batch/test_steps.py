@@ -157,3 +157,19 @@ def test_merge_refuses_images_off_the_grid_or_on_another_sky(tmp_path: Path) -> 
         hdul.writeto(other_sky)
     with pytest.raises(StepError, match="same sky grid"):
         Merge().run({"fits_list": [a, other_sky]}, tmp_path)
+
+
+def test_a_hung_tool_fails_its_step_with_its_log(tmp_path: Path) -> None:
+    from nenubroker.batch.steps.base import Step, StepError
+
+    class Sleepy(Step):
+        name = "sleepy"
+        tool_timeout_s = 1.0
+
+        def run(self, inputs: dict[str, Path], out_dir: Path) -> dict[str, Path]:
+            self.tool(["bash", "-c", "echo started; sleep 30"], out_dir)
+            return {}
+
+    with pytest.raises(StepError, match="was stopped after 1 s") as failure:
+        Sleepy().run({}, tmp_path)
+    assert "started" in str(failure.value)
