@@ -46,6 +46,12 @@ class Column:
     doc: str = ""
 
 
+def classifier_columns(module_name: str, classes: tuple[str, ...] | list[str]) -> tuple[Column, Column]:
+    """The two columns every classifier makes; the broker reads them for the alert's class."""
+    return (Column(f"{module_name}_label", "string", "", f"most probable class: {', '.join(classes)}"),
+            Column(f"{module_name}_probabilities", "map<string,double>", "", "probability of each class"))
+
+
 #: Columns of the chunk table, as the broker decodes them from the chunk topic.
 CHUNK_COLUMNS = (
     Column("beam", "string", "", "beam id"),
@@ -122,4 +128,4 @@ class ScienceModule:
         return result[self.output_names]
 
 
-__all__ = ["CANDIDATE_COLUMNS", "CHUNK_COLUMNS", "Column", "ModuleError", "NoParams", "ScienceModule"]
+__all__ = ["CANDIDATE_COLUMNS", "CHUNK_COLUMNS", "Column", "classifier_columns", "ModuleError", "NoParams", "ScienceModule"]

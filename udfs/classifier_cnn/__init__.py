@@ -4,7 +4,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from nenubroker.udfs.classifier_cnn.core import CLASSES, INPUTS, MODULE_NAME, classify, model_version
-from nenubroker.udfs.contract import Column, ScienceModule
+from nenubroker.udfs.contract import ScienceModule, classifier_columns
 
 
 class Params(BaseModel):
@@ -18,8 +18,7 @@ def run(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
 
 MODULE = ScienceModule(
     name=MODULE_NAME, version=model_version(), level="candidate", function=run, inputs=INPUTS,
-    outputs=(Column(f"{MODULE_NAME}_label", "string", "", f"most probable class: {', '.join(CLASSES)}"),
-             Column(f"{MODULE_NAME}_probabilities", "map<string,double>", "", "probability of each class")),
+    outputs=classifier_columns(MODULE_NAME, CLASSES),
     params=Params,
     description="small CNN on the 32 x 32 cutout and the burst_features scalars (CPU, one thread)",
     extra={"classes": CLASSES},

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from nenubroker.udfs.burst_features.core import CLASSES, FEATURES
 from nenubroker.udfs.classifier_forest.core import MODULE_NAME, classify, model_version
-from nenubroker.udfs.contract import Column, ScienceModule
+from nenubroker.udfs.contract import ScienceModule, classifier_columns
 
 
 class Params(BaseModel):
@@ -19,8 +19,7 @@ def run(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
 
 MODULE = ScienceModule(
     name=MODULE_NAME, version=model_version(), level="candidate", function=run, inputs=FEATURES,
-    outputs=(Column(f"{MODULE_NAME}_label", "string", "", f"most probable class: {', '.join(CLASSES)}"),
-             Column(f"{MODULE_NAME}_probabilities", "map<string,double>", "", "probability of each class")),
+    outputs=classifier_columns(MODULE_NAME, CLASSES),
     params=Params,
     description="gradient-boosted trees on the burst_features columns (run burst_features first)",
     extra={"classes": CLASSES},
