@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nenubroker.client_cli import ConfigOption
+from nenubroker.client.cli import ConfigOption
 from nenubroker.conf.settings import load_settings
 
 app = typer.Typer(help="Batch: partition Measurement Sets, flag, calibrate and image them on Spark.",
@@ -50,19 +50,22 @@ def plan_command(
     pipeline = Pipeline(load_recipe(recipe, settings), ms, settings.batch.work_dir)
     for part in pipeline.plan():
         typer.echo(f"{part.name}: rows {part.row_start}-{part.row_stop} ({part.n_times} times), channels "
-                   f"{part.chan_start}-{part.chan_stop} ({part.freq_min_hz / 1e6:.3f}-{part.freq_max_hz / 1e6:.3f} MHz)")
+                   f"{part.chan_start}-{part.chan_stop} "
+                   f"({part.freq_min_hz / 1e6:.3f}-{part.freq_max_hz / 1e6:.3f} MHz)")
 
 
 @app.command("run")
 def run_command(
     recipe: Annotated[str, typer.Option(help="recipe name (conf/recipes/) or file")],
     ms: Annotated[Path, typer.Option(help="the Measurement Set")],
-    work_dir: Annotated[Optional[Path], typer.Option(help="products folder (default batch.work_dir)")] = None,
-    start: Annotated[Optional[float], typer.Option(help="time window start, unix s")] = None,
-    stop: Annotated[Optional[float], typer.Option(help="time window stop, unix s")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="products folder (default batch.work_dir)")] = None,
+    start: Annotated[float | None, typer.Option(help="time window start, unix s")] = None,
+    stop: Annotated[float | None, typer.Option(help="time window stop, unix s")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="STEP.PARAM=VALUE, repeatable")] = [],  # noqa: B006
-    submit: Annotated[bool, typer.Option(help="through spark-submit (batch.spark_master) instead of in-process")] = False,
-    master: Annotated[Optional[str], typer.Option(help="Spark master, e.g. spark://127.0.0.1:7077")] = None,
+    submit: Annotated[
+        bool, typer.Option(help="through spark-submit (batch.spark_master) instead of in-process")
+    ] = False,
+    master: Annotated[str | None, typer.Option(help="Spark master, e.g. spark://127.0.0.1:7077")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run a recipe over a Measurement Set on Spark; progress per partition and step, then the merge."""
@@ -125,7 +128,7 @@ def request_command(
     config: ConfigOption = None,
 ) -> None:
     """Request a batch recipe over a time window (durable on the batch-requests topic)."""
-    from nenubroker.batch_requests import submit
+    from nenubroker.batch.requests import submit
     from nenubroker.kafka import ensure_all_topics
 
     settings = load_settings(config)
@@ -136,7 +139,7 @@ def request_command(
 @app.command("status")
 def status_command(config: ConfigOption = None) -> None:
     """Every batch request with its latest status and products."""
-    from nenubroker.batch_requests import list_requests
+    from nenubroker.batch.requests import list_requests
 
     for request in list_requests(load_settings(config)):
         typer.echo(f"{request['request_id']:<40} {request['status']:<9} {request['recipe']:<14} "

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SUBBAND_WIDTH_HZ = 195312.5
 C_M_S = 299_792_458.0
-_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
+_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def mjd_s(when: str | float) -> float:
     if isinstance(when, (int, float)):
         return float(when)
     dt = datetime.fromisoformat(when)
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return (dt - _MJD_EPOCH).total_seconds()
 
 

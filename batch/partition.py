@@ -74,7 +74,8 @@ class MsTimeAxis:
 
     def time_range_unix_s(self) -> tuple[float, float]:
         half = self.interval_s / 2
-        return float(self.times_mjd_s[0] - half - MJD_UNIX_OFFSET_S), float(self.times_mjd_s[-1] + half - MJD_UNIX_OFFSET_S)
+        return (float(self.times_mjd_s[0] - half - MJD_UNIX_OFFSET_S),
+                float(self.times_mjd_s[-1] + half - MJD_UNIX_OFFSET_S))
 
 
 def plan_partitions(

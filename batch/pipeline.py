@@ -129,7 +129,8 @@ class Pipeline:
             record = json.loads(done.read_text())
             progress(partition.name, step.name, "reused", "")
             outputs = {kind: folder / name for kind, name in record["outputs"].items()}
-            return {**products, **outputs, "_key": key}, StepRun(step.name, "reused", 0.0, str(folder), record["metrics"])
+            reused = StepRun(step.name, "reused", 0.0, str(folder), record["metrics"])
+            return {**products, **outputs, "_key": key}, reused
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         progress(partition.name, step.name, "running", "")

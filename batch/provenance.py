@@ -38,7 +38,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import prov.model as pm
@@ -126,7 +126,7 @@ def software_versions(names: Iterable[str]) -> dict[str, str]:
 
 
 def _iso(unix_s: float) -> datetime:
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc)
+    return datetime.fromtimestamp(unix_s, tz=UTC)
 
 
 def _as_paths(value: Path | str | list[Path]) -> list[Path]:

@@ -23,8 +23,8 @@ from rich.live import Live
 from rich.table import Table
 
 from nenubroker.batch.partition import Partition
-from nenubroker.batch.plot import cube_png
 from nenubroker.batch.pipeline import PartitionResult, Pipeline
+from nenubroker.plots.cube import cube_png
 
 
 class ProgressLog:

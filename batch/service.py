@@ -18,8 +18,8 @@ from typing import Any
 from nenubroker.batch.partition import MsTimeAxis
 from nenubroker.batch.pipeline import Pipeline
 from nenubroker.batch.recipe import load_recipe
+from nenubroker.batch.requests import report_status
 from nenubroker.batch.runner import RunReport, run_partitions
-from nenubroker.batch_requests import report_status
 from nenubroker.client import subscribe
 from nenubroker.conf.settings import Settings
 
@@ -51,7 +51,8 @@ def handle_request(settings: Settings, spark: Any, request: dict[str, Any]) -> R
         recipe = load_recipe(request["recipe"], settings)
         ms = find_ms(settings.batch.ms_dir, *window)
         if ms is None:
-            raise LookupError(f"no Measurement Set in {settings.batch.ms_dir} covers {window[0]:.1f}-{window[1]:.1f} unix s")
+            raise LookupError(f"no Measurement Set in {settings.batch.ms_dir} "
+                              f"covers {window[0]:.1f}-{window[1]:.1f} unix s")
         pipeline = Pipeline(recipe, ms, settings.batch.work_dir / request_id, settings.batch.max_attempts)
         partitions = pipeline.plan(window, (request["freq_min_hz"], request["freq_max_hz"]))
         report_status(settings, request_id, "running", f"{len(partitions)} partitions of {ms.name}")

@@ -126,7 +126,8 @@ def write_report(results: dict, path: Path) -> None:
         "",
         "| run | seconds | ratio |",
         "| --- | --- | --- |",
-        f"| serial: flag, average, calibrate, apply, image on the whole MS, one process | {recipe['serial_s']:.1f} | 1.00 |",
+        "| serial: flag, average, calibrate, apply, image on the whole MS, one process | "
+        f"{recipe['serial_s']:.1f} | 1.00 |",
         f"| Spark: {recipe['partitions']} partitions as tasks, then merge | {recipe['spark_s']:.1f} | "
         f"{recipe['spark_s'] / recipe['serial_s']:.2f} (speed-up x{recipe['speedup']:.2f}) |",
         "",

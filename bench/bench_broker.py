@@ -47,9 +47,9 @@ def make_settings(work_dir: Path, kafka_bootstrap: str, **overrides):
 
 def simulated_records(settings, n_chunks: int) -> list:
     """Encoded chunks of one simulated beam with random events, as SourceRecords."""
-    from nenubroker.broker.processing import SourceRecord
-    from nenubroker.edge.ingest import detection_chunks
-    from nenubroker.edge.simulator import BeamSimulator
+    from nenubroker.broker.messages import SourceRecord
+    from nenubroker.edge.sim.simulator import BeamSimulator
+    from nenubroker.edge.sim.stream import detection_chunks
 
     stream = detection_chunks(BeamSimulator("beam0", settings.simulator, start_unix_s=T0), settings)
     records = []
@@ -102,9 +102,10 @@ def bench_spark(spark, settings, records) -> float:
     from nenubroker.broker.stages import detect
 
     n_bytes = sum(len(r.value) for r in records)
-    warm = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": settings.kafka.topics.model_copy(
-        update={"chunks": settings.kafka.topics.chunks + ".warm"})}), "paths": settings.paths.model_copy(
-        update={"checkpoint_dir": settings.paths.checkpoint_dir / "warm"})})
+    warm_topics = settings.kafka.topics.model_copy(update={"chunks": settings.kafka.topics.chunks + ".warm"})
+    warm_paths = settings.paths.model_copy(update={"checkpoint_dir": settings.paths.checkpoint_dir / "warm"})
+    warm = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": warm_topics}),
+                                       "paths": warm_paths})
     from nenubroker.kafka import ensure_all_topics
 
     ensure_all_topics(warm)
@@ -121,10 +122,11 @@ def read_timestamps(settings, topic: str, idle_timeout_s: float = 5.0) -> list[t
     """Every record of a topic with its Kafka (append) timestamp in seconds."""
     from confluent_kafka import Consumer
 
-    from nenubroker import avro
     from nenubroker.kafka import client_config
+    from nenubroker.records import avro
 
-    consumer = Consumer(client_config(settings.kafka, **{"group.id": f"bench-{time.time()}", "auto.offset.reset": "earliest"}))
+    consumer = Consumer(client_config(settings.kafka, **{"group.id": f"bench-{time.time()}",
+                                                         "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
     out, last = [], time.monotonic()
     while time.monotonic() - last < idle_timeout_s:
@@ -141,7 +143,7 @@ def read_timestamps(settings, topic: str, idle_timeout_s: float = 5.0) -> list[t
 def bench_latency(spark, settings, beams: int, seconds: float) -> dict:
     """Real-time edge beams and a continuous detect stage; latencies from chunk creation."""
     from nenubroker.broker.stages import detect
-    from nenubroker.edge.stream import stream_simulated_beams
+    from nenubroker.edge.sim.stream import stream_simulated_beams
 
     sim = settings.simulator.model_copy(update={"realtime": True, "beams": [f"beam{i}" for i in range(beams)]})
     live = settings.model_copy(update={"simulator": sim})
@@ -159,7 +161,8 @@ def bench_latency(spark, settings, beams: int, seconds: float) -> dict:
     time.sleep(10)
     progress = query.recentProgress
     query.stop()
-    alerts = [(a, ts) for a, ts in read_timestamps(live, live.kafka.topics.alerts) if a["chunk_created_unix_s"] >= started]
+    alerts = [(a, ts) for a, ts in read_timestamps(live, live.kafka.topics.alerts)
+              if a["chunk_created_unix_s"] >= started]
     created = {alert["alert_id"]: alert["chunk_created_unix_s"] for alert, _ in alerts}
     alert_latency = [ts - alert["chunk_created_unix_s"] for alert, ts in alerts]
     triggers = read_timestamps(live, live.kafka.topics.triggers, idle_timeout_s=3)
@@ -204,11 +207,11 @@ def main() -> None:
     parser.add_argument("--beams", type=int, default=4)
     parser.add_argument("--latency-s", type=float, default=120.0)
     args = parser.parse_args()
+    from nenubroker.apps.jars import resolve_jars
+    from nenubroker.apps.local_kafka import LocalKafka, free_port
     from nenubroker.broker.spark import get_session
-    from nenubroker.kafka import ensure_all_topics
-    from nenubroker.local.jars import resolve_jars
-    from nenubroker.local.kafka_server import LocalKafka, free_port
     from nenubroker.conf.settings import LocalKafkaSettings
+    from nenubroker.kafka import ensure_all_topics
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,7 +229,8 @@ def main() -> None:
             spark_mb_s = bench_spark(spark, settings, records)
             per_beam_mb_s = len(records[0].value) / 1e6 / (48 * 4 * 64 * 64 / 195312.5)
             throughput = {"chunks": args.chunks, "mb": mb, "plain_1_mb_s": plain_1, "plain_2_mb_s": plain_2,
-                          "spark_mb_s": spark_mb_s, "ratio_vs_1": spark_mb_s / plain_1, "ratio_vs_2": spark_mb_s / plain_2,
+                          "spark_mb_s": spark_mb_s, "ratio_vs_1": spark_mb_s / plain_1,
+                          "ratio_vs_2": spark_mb_s / plain_2,
                           "stream_mb_s_per_beam": per_beam_mb_s, "beams_sustained": spark_mb_s / per_beam_mb_s}
             live = make_settings(work, kafka.bootstrap_servers, kafka={"topics": {
                 name: f"live.{name}" for name in ("chunks", "alerts", "dead_letter", "triggers", "recordings")}},
@@ -239,6 +243,8 @@ def main() -> None:
         k: v for k, v in latency.items() if k != "alert_latencies_s"}}, indent=2))
     plot(results, RESULTS / "broker.png")
     t, lat = throughput, latency
+    alert_row = f"{lat['alert_latency_p50_s']:.2f} s | {lat['alert_latency_p95_s']:.2f} s (target <= 2 s)"
+    trigger_row = f"{lat['trigger_latency_p50_s']:.2f} s | {lat['trigger_latency_p95_s']:.2f} s"
     (RESULTS / "broker.md").write_text(f"""# Broker benchmark
 
 `bench/bench_broker.py --chunks {args.chunks} --beams {args.beams} --latency-s {args.latency_s:.0f}` on this
@@ -258,8 +264,8 @@ machine (2 cores); modules: {', '.join(settings.modules.enabled)}.
 ## Latency ({lat['beams']} beams of the 34 GB/h mode in real time for {lat['seconds']:.0f} s, on the same 2 cores)
 | measure | p50 | p95 |
 |---|---|---|
-| chunk created at the edge -> alert on Kafka | {lat['alert_latency_p50_s']:.2f} s | {lat['alert_latency_p95_s']:.2f} s (target <= 2 s) |
-| chunk created at the edge -> trigger on Kafka | {lat['trigger_latency_p50_s']:.2f} s | {lat['trigger_latency_p95_s']:.2f} s |
+| chunk created at the edge -> alert on Kafka | {alert_row} |
+| chunk created at the edge -> trigger on Kafka | {trigger_row} |
 | micro-batch duration | {lat['micro_batch_p50_s']:.2f} s | {lat['micro_batch_p95_s']:.2f} s |
 
 {lat['alerts']} alerts and {lat['triggers']} triggers in the latency run. Trigger every

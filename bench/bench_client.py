@@ -50,8 +50,8 @@ def make_alerts(n: int, seed: int = 1) -> list[dict[str, Any]]:
             "freq_max_hz": 55e6, "drift_hz_per_s": -4e6, "snr": float(rng.uniform(6, 40)), "peak_power": 0.6,
             "class_label": "type_iii", "class_probabilities": {"type_iii": 0.8, "rfi": 0.2},
             "classifier": "classifier_forest 1.0.0", "rfi_flagged_fraction": 0.01,
-            "cutout": rng.standard_normal((32, 32)).astype("<f4").tobytes(), "detector": "burst_threshold",
-            "module_versions": {"burst_threshold": "1.0.0"}, "nenubroker_version": "0.1.0",
+            "cutout": rng.standard_normal((32, 32)).astype("<f4").tobytes(), "detector": "burst_search",
+            "module_versions": {"burst_search": "1.1.0"}, "nenubroker_version": "0.1.0",
             "chunk_created_unix_s": peak + 2, "kafka_ingest_unix_s": peak + 2.1, "processed_unix_s": peak + 3,
         })
     return alerts
@@ -59,7 +59,7 @@ def make_alerts(n: int, seed: int = 1) -> list[dict[str, Any]]:
 
 def decode_only(alerts: list[dict[str, Any]]) -> float:
     """Alerts/s of ``avro.decode`` alone on the same records, no Kafka: the floor decoding sets."""
-    from nenubroker import avro
+    from nenubroker.records import avro
 
     encoded = [avro.encode("alert", alert) for alert in alerts]
     began = time.perf_counter()
@@ -72,10 +72,13 @@ def produce(bootstrap: str, alerts: list[dict[str, Any]]) -> tuple[int, float]:
     """Write the alerts; returns (bytes written, seconds)."""
     from confluent_kafka import Producer
 
-    from nenubroker import avro
+    from nenubroker.conf.settings import KafkaSettings
+    from nenubroker.kafka import client_config
+    from nenubroker.records import avro
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
-                         "queue.buffering.max.kbytes": 512 * 1024})
+    # A bare producer (no role defaults: the cutouts are random, zstd would only cost CPU).
+    producer = Producer(client_config(KafkaSettings(bootstrap_servers=bootstrap), config={
+        "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.kbytes": 512 * 1024}))
     began, n_bytes = time.perf_counter(), 0
     for alert in alerts:
         value, headers = avro.encode("alert", alert)
@@ -92,16 +95,15 @@ def produce(bootstrap: str, alerts: list[dict[str, Any]]) -> tuple[int, float]:
 
 def read_decoded(bootstrap: str, n: int) -> dict[str, float]:
     """One nenubroker subscriber from the oldest record to the N-th alert: first/last record times."""
-    from nenubroker.conf.settings import load_settings
-
     from nenubroker.client import subscribe
+    from nenubroker.conf.settings import load_settings
 
     settings = load_settings(env={}, overrides={"kafka": {"bootstrap_servers": bootstrap}})
     began = time.time()
     first = last = 0.0
     count = 0
-    for count, _ in enumerate(subscribe([TOPIC], settings, start="earliest", max_messages=n,
-                                        idle_timeout_s=30), start=1):
+    for _ in subscribe([TOPIC], settings, start="earliest", max_messages=n, idle_timeout_s=30):
+        count += 1
         last = time.time()
         first = first or last
     return {"began": began, "first": first, "last": last, "count": count}
@@ -111,11 +113,13 @@ def read_raw(bootstrap: str, n: int) -> dict[str, float]:
     """The baseline: a bare confluent-kafka consumer, same settings, records fetched but not decoded."""
     from confluent_kafka import Consumer
 
-    from nenubroker.client import LIBRDKAFKA_LOGGER
+    from nenubroker.client.subscribe import LIBRDKAFKA_LOGGER
+    from nenubroker.conf.settings import KafkaSettings
+    from nenubroker.kafka import client_config
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{os.getpid()}-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "logger": LIBRDKAFKA_LOGGER})
+    # An anonymous group of its own, never committing, as a subscriber without group_id.
+    consumer = Consumer(client_config(KafkaSettings(bootstrap_servers=bootstrap), "consumer",
+                                      {"auto.offset.reset": "earliest"}, logger=LIBRDKAFKA_LOGGER))
     consumer.subscribe([TOPIC])
     began = time.time()
     first = last = 0.0
@@ -154,39 +158,29 @@ def _warm(_: int) -> int:
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from figures import two_panels, versus
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    one = results["one"]
-    left.bar(["bare consumer\n(no decoding)", "nenubroker\nsubscribe"], [one["raw"], one["decoded"]],
-             color=["grey", "tab:blue"])
-    left.set_ylabel("alerts/s")
-    left.set_title(f"one reader: subscribe = {one['decoded'] / one['raw']:.2f} x bare")
-    ten = results["ten"]
-    right.bar(["bare, aggregate", "subscribe, aggregate"],
-              [ten["raw"]["aggregate"], ten["decoded"]["aggregate"]], color=["grey", "tab:blue"], alpha=0.6)
-    for x, per in ((0, ten["raw"]["per"]), (1, ten["decoded"]["per"])):
-        right.scatter([x] * len(per), per, color="black", s=12, zorder=3,
-                      label="per reader" if x == 0 else None)
-    right.set_ylabel("alerts/s")
-    right.set_title(f"{SUBSCRIBERS} readers at once, each reading all alerts")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    one, ten = results["one"], results["ten"]
+    with two_panels(path) as (left, right):
+        versus(left, ("bare consumer\n(no decoding)", one["raw"]), ("nenubroker\nsubscribe", one["decoded"]),
+               "tab:blue", "alerts/s", f"one reader: subscribe = {one['decoded'] / one['raw']:.2f} x bare")
+        versus(right, ("bare, aggregate", ten["raw"]["aggregate"]),
+               ("subscribe, aggregate", ten["decoded"]["aggregate"]), "tab:blue", "alerts/s",
+               f"{SUBSCRIBERS} readers at once, each reading all alerts", alpha=0.6)
+        for x, per in ((0, ten["raw"]["per"]), (1, ten["decoded"]["per"])):
+            right.scatter([x] * len(per), per, color="black", s=12, zorder=3,
+                          label="per reader" if x == 0 else None)
+        right.legend()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=40_000)
     args = parser.parse_args()
+    from nenubroker.apps.jars import resolve_jars
+    from nenubroker.apps.local_kafka import LocalKafka, free_port
     from nenubroker.conf.settings import load_settings
-
     from nenubroker.kafka import ensure_topics
-    from nenubroker.local.jars import resolve_jars
-    from nenubroker.local.kafka_server import LocalKafka, free_port
 
     settings = load_settings(env={}, overrides={
         "local_kafka": {"port": free_port(), "controller_port": free_port(), "heap": "1g"}})

@@ -30,7 +30,7 @@ RESULTS = REPO / "bench" / "results"
 def write_spectra_file(path: Path, seconds: float) -> int:
     """A .spectra file of the 34 GB/h mode from the simulator; returns its size in bytes."""
     from nenubroker.conf.settings import SimulatorSettings
-    from nenubroker.edge.simulator import BeamSimulator
+    from nenubroker.edge.sim.simulator import BeamSimulator
     from nenubroker.edge.spectra_writer import SpectraWriter
 
     settings = SimulatorSettings(realtime=False, fftlen=64, nfft2int=64, first_subband=104, n_subbands=192,
@@ -76,13 +76,13 @@ def bench_reader(path: Path, repeats: int) -> dict[str, float]:
 
 
 def bench_ingester(path: Path, cache_dir: Path, work_dir: Path) -> dict[str, float]:
+    from nenubroker.apps.jars import resolve_jars
+    from nenubroker.apps.local_kafka import LocalKafka, free_port
     from nenubroker.conf.settings import load_settings
     from nenubroker.edge.ingest import Ingester, file_blocks
     from nenubroker.edge.ring_buffer import RingBuffer
     from nenubroker.edge.triggers import TriggerListener
     from nenubroker.kafka import ensure_all_topics
-    from nenubroker.local.jars import resolve_jars
-    from nenubroker.local.kafka_server import LocalKafka, free_port
 
     settings = load_settings(env={}, overrides={
         "local_kafka": {"port": free_port(), "controller_port": free_port()},
@@ -114,24 +114,14 @@ def bench_ingester(path: Path, cache_dir: Path, work_dir: Path) -> dict[str, flo
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from figures import two_panels, versus
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    reader = results["reader"]
-    left.bar(["numpy.fromfile", "SpectraFile"], [reader["fromfile_mb_s"], reader["reader_mb_s"]],
-             color=["grey", "tab:blue"])
-    left.set_ylabel("MB/s (page cache)")
-    left.set_title(f"reader: {reader['ratio']:.2f} x numpy.fromfile")
-    ingest = results["ingester"]
-    right.bar(["one 34 GB/h beam", "ingester, one core"], [ingest["beam_rate_mb_s"], ingest["ingest_mb_s_cpu"]],
-              color=["grey", "tab:green"])
-    right.set_ylabel("MB/s of .spectra data")
-    right.set_title(f"ingester: {ingest['beams_per_core']:.1f} beams per core")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    reader, ingest = results["reader"], results["ingester"]
+    with two_panels(path) as (left, right):
+        versus(left, ("numpy.fromfile", reader["fromfile_mb_s"]), ("SpectraFile", reader["reader_mb_s"]),
+               "tab:blue", "MB/s (page cache)", f"reader: {reader['ratio']:.2f} x numpy.fromfile")
+        versus(right, ("one 34 GB/h beam", ingest["beam_rate_mb_s"]), ("ingester, one core", ingest["ingest_mb_s_cpu"]),
+               "tab:green", "MB/s of .spectra data", f"ingester: {ingest['beams_per_core']:.1f} beams per core")
 
 
 def main() -> None:

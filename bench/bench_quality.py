@@ -35,18 +35,32 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-
-from quality_report import (COMPLETENESS_SNR, COMPLETENESS_TARGET, F1_TARGET, FA_PIECE_HOURS,
-                            FALSE_ALARM_TARGET_PER_H, KINDS, REPO, RESULTS, SNR_BINS, THRESHOLDS, _jsonable,
-                            plot_completeness, plot_confusion, plot_false_alarms, plot_rfi, report)
+from quality_report import (
+    COMPLETENESS_SNR,
+    COMPLETENESS_TARGET,
+    F1_TARGET,
+    FA_PIECE_HOURS,
+    FALSE_ALARM_TARGET_PER_H,
+    KINDS,
+    REPO,
+    RESULTS,
+    SNR_BINS,
+    THRESHOLDS,
+    _jsonable,
+    plot_completeness,
+    plot_confusion,
+    plot_false_alarms,
+    plot_rfi,
+    report,
+)
 
 # --- tasks (run in worker processes) --------------------------------------------------------------
 
 def completeness_task(kind: str, n_events: int, seed: int) -> list[dict[str, Any]]:
     """``evaluate.completeness`` for one kind; type IIIb (which its ``draw_event`` lacks) is drawn
     by the simulator's own ``random_event`` (one chain of striae at unit S/N)."""
-    from nenubroker.edge.event_draws import random_event
-    from nenubroker.udfs.burst_search import evaluate as ev
+    from nenubroker.edge.sim.draws import random_event
+    from nenubroker.udfs.training import burst_search_eval as ev
 
     if kind != "type_iiib":
         return ev.completeness(kind, n_events, seed=seed)
@@ -62,13 +76,13 @@ def completeness_task(kind: str, n_events: int, seed: int) -> list[dict[str, Any
 
 
 def false_alarm_task(hours: float, seed: int) -> dict[str, Any]:
-    from nenubroker.udfs.burst_search.evaluate import false_alarms
+    from nenubroker.udfs.training.burst_search_eval import false_alarms
 
     return false_alarms(hours, seed=seed, thresholds=THRESHOLDS)
 
 
 def rfi_task(n_chunks: int, snr: float, rfi_snr: float, seed: int) -> dict[str, Any]:
-    from nenubroker.udfs.rfi_flagger.make_sample import evaluate
+    from nenubroker.udfs.training.rfi_flagger_eval import evaluate
 
     table = evaluate(n_chunks, snr, rfi_snr, seed=seed)
     return {"snr": snr, "rfi_snr": rfi_snr, "chunks": len(table),
@@ -146,8 +160,8 @@ def per_class_f1(confusion) -> dict[str, dict[str, float]]:
 
 def classification(test_hours: float, seed: int, jobs: int) -> dict[str, Any]:
     from nenubroker.udfs.registry import discover
-    from nenubroker.udfs import training
-    from nenubroker.udfs.training import evaluate, make_training_set, training_settings
+    from nenubroker.udfs.training import train as training
+    from nenubroker.udfs.training.train import evaluate, make_training_set, training_settings
 
     began = time.perf_counter()
     settings = training_settings()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from nenubroker.apps.jars import classpath, resolve_jars
 from nenubroker.conf.settings import Settings
-from nenubroker.local.jars import classpath, resolve_jars
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:

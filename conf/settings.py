@@ -145,12 +145,11 @@ class RoutingSettings(_Section):
     filters: list[AlertFilter] = []
     voevent_authority: str = "nenufar.obs-nancay.fr"
     voevent_stream: str = "nenubroker"
-    voevent_dir: Path | None = None
     pointings: dict[str, Pointing] = {}
 
 
 class SimulatorSettings(_Section):
-    """A simulated NenuFAR beam at beamformer resolution (edge/simulator.py, edge/events.py).
+    """A simulated NenuFAR beam at beamformer resolution (edge/sim/simulator.py, edge/sim/events.py).
 
     Resolution follows the beamformer: df = 195312.5 / fftlen Hz, dt = fftlen * nfft2int / 195312.5 s;
     subbands ``first_subband`` .. ``first_subband + n_subbands - 1`` (subband n is centred on

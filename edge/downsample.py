@@ -5,13 +5,13 @@ The broker needs to see bursts, not every 3 kHz channel: averaging ``downsample_
 bursts by its square root. Lost samples (NaN) are left out of the averages; a bin with no valid
 sample stays NaN, so the broker sees the gap.
 
->>> from nenubroker.conf.settings import IngestSettings, SimulatorSettings
->>> from nenubroker.edge.simulator import BeamSimulator
->>> beam = BeamSimulator("b", SimulatorSettings(realtime=False, fftlen=16, n_subbands=4), 1.7e9)
+>>> import numpy as np
+>>> from nenubroker.conf.settings import IngestSettings
+>>> from nenubroker.records.chunk import SpectraChunk
+>>> block = SpectraChunk("b", 0, 1.7e9, 0.021, 20e6 + 3e3 * np.arange(64), np.ones((64, 64), "f4"))
 >>> cutter = Downsampler(IngestSettings(downsample_time=4, downsample_freq=16, chunk_time_samples=16,
 ...                                    overlap_time_samples=4))
->>> chunks = cutter.push(beam.next_block()[0])
->>> [c.data.shape for c in chunks]
+>>> [c.data.shape for c in cutter.push(block)]
 [(16, 4)]
 """
 
@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from nenubroker.conf.settings import IngestSettings
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk
 
 
 def average_bins(data: np.ndarray, time_factor: int, freq_factor: int) -> np.ndarray:

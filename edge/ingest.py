@@ -9,22 +9,23 @@ at full resolution would have cost.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nenubroker.conf.settings import Settings
 from nenubroker.edge.downsample import Downsampler
-from nenubroker.edge.events import InjectedEvent
 from nenubroker.edge.producer import ChunkProducer, DeliveryReport
-from nenubroker.edge.simulator import BeamSimulator
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk
 
 if TYPE_CHECKING:
     from nenubroker.edge.ring_buffer import RingBuffer
     from nenubroker.edge.triggers import TriggerListener
+
+log = logging.getLogger("nenubroker.edge")
 
 #: A beamformer spectrum stores 4 float32 products per channel (XX, YY, Re XY, Im XY).
 FULL_RESOLUTION_BYTES_PER_CHANNEL = 16
@@ -67,23 +68,6 @@ class VolumeReport:
                 f"reduction x{self.reduction_factor:.1f} over {self.data_duration_s:.0f} s x {self.beams} beams")
 
 
-def simulated_blocks(settings: Settings, start_unix_s: float | None = None,
-                     on_events: Callable[[list[InjectedEvent]], None] | None = None) -> Iterator[SpectraChunk]:
-    """Blocks of every configured beam in time order; paced to the wall clock in real-time mode."""
-    sim = settings.simulator
-    start = time.time() if start_unix_s is None else start_unix_s
-    beams = [BeamSimulator(beam, sim, start_unix_s=start) for beam in sim.beams]
-    while True:
-        for beam in beams:
-            block, events = beam.next_block()
-            if on_events and events:
-                on_events(events)
-            if sim.realtime:  # a block exists once its last spectrum has been integrated
-                time.sleep(max(0.0, block.time_start_unix_s + beam.block_duration_s - time.time()))
-                block = replace(block, created_unix_s=time.time())
-            yield block
-
-
 def file_blocks(path: Path, beam: str, follow: bool = False, idle_timeout_s: float = 30.0) -> Iterator[SpectraChunk]:
     """Stokes I blocks of a ``.spectra`` file, lost blocks as NaN; ``follow`` tails a growing file."""
     from nenubroker.edge.spectra_file import SpectraFile
@@ -93,23 +77,6 @@ def file_blocks(path: Path, beam: str, follow: bool = False, idle_timeout_s: flo
               else spectra.iter_blocks(include_lost=True))
     for block in blocks:
         yield block.to_chunk(beam, block.block_index, source=str(path))
-
-
-def detection_chunks(beam: BeamSimulator, settings: Settings) -> Iterator[tuple[SpectraChunk, list[InjectedEvent]]]:
-    """One simulated beam's detection chunks, without Kafka: for tests, benchmarks and notebooks.
-
-    Each chunk comes with the events that started during it.
-    """
-    downsampler = Downsampler(settings.ingest)
-    events: list[InjectedEvent] = []
-    while True:
-        block, started = beam.next_block()
-        events += started
-        for chunk in downsampler.push(block):
-            chunk_end_s = chunk.time_start_unix_s + chunk.n_time * chunk.time_step_s
-            inside = [e for e in events if e.time_start_unix_s < chunk_end_s]
-            events = [e for e in events if e.time_start_unix_s >= chunk_end_s]
-            yield chunk, inside
 
 
 class Ingester:
@@ -171,5 +138,30 @@ class Ingester:
         return report
 
 
-__all__ = ["FULL_RESOLUTION_BYTES_PER_CHANNEL", "Ingester", "VolumeReport", "detection_chunks", "file_blocks",
-           "simulated_blocks"]
+def run_ingest(settings: Settings, blocks: Iterator[SpectraChunk], ingester: Ingester | None = None,
+               duration_s: float | None = None, max_chunks: int | None = None,
+               report_every_s: float = 60.0) -> tuple[DeliveryReport, VolumeReport]:
+    """Ingest ``blocks`` until they end, ``duration_s`` passes or ``max_chunks`` chunks per beam were cut."""
+    ingester = ingester or Ingester(settings)
+    began = last_report = time.monotonic()
+    chunks_per_beam: dict[str, int] = {}
+    try:
+        for block in blocks:
+            for chunk in ingester.ingest(block):
+                chunks_per_beam[chunk.beam] = chunks_per_beam.get(chunk.beam, 0) + 1
+            now = time.monotonic()
+            if now - last_report >= report_every_s:
+                log.info("volume: %s", ingester.volume.summary())
+                last_report = now
+            if duration_s is not None and now - began >= duration_s:
+                break
+            if max_chunks is not None and chunks_per_beam and min(chunks_per_beam.values()) >= max_chunks \
+                    and len(chunks_per_beam) == len(settings.simulator.beams):
+                break
+    finally:
+        report = ingester.close()
+    log.info("volume: %s", ingester.volume.summary())
+    return report, ingester.volume
+
+
+__all__ = ["FULL_RESOLUTION_BYTES_PER_CHANNEL", "Ingester", "VolumeReport", "file_blocks", "run_ingest"]

@@ -82,15 +82,8 @@ def pfb_power_response(fftlen: int) -> np.ndarray:
 def pfb_correction(fftlen: int) -> np.ndarray:
     """Factor that flattens a subband: multiply the channel powers by it.
 
-    Parameters
-    ----------
-    fftlen : int
-        Channels per subband, even and >= 16.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape (fftlen,), frequency order; ≈ 1.97 at the lower edge, ≈ 1.01 at DC.
+    ``1 / pfb_power_response(fftlen)``: same argument, shape and channel order as
+    :func:`pfb_power_response`; ≈ 1.97 at the lower edge, ≈ 1.01 at DC (see the module example).
     """
     return 1.0 / pfb_power_response(fftlen)
 

@@ -1,6 +1,7 @@
 """Sends spectra chunks to Kafka: Avro value, schema version in the headers, key = beam.
 
-The producer is idempotent (no duplicates on retry) and zstd-compressed. While Kafka is slow or
+The producer is idempotent (no duplicates on retry) and zstd-compressed (the producer defaults of
+:func:`nenubroker.kafka.client_config`). While Kafka is slow or
 unreachable, librdkafka keeps up to ``send_buffer_max_mb`` of chunks and retries them for
 ``send_timeout_s``; when that buffer is full, ``send`` waits (back-pressure) up to one more
 ``send_block_s`` and then drops the chunk. Every chunk that did not reach Kafka is listed in the
@@ -18,7 +19,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from nenubroker.conf.settings import IngestSettings, KafkaSettings
 from nenubroker.kafka import client_config
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk
 
 
 class ChunkTooLarge(ValueError):
@@ -50,18 +51,12 @@ class ChunkProducer:
         self.max_message_bytes = kafka.max_message_bytes
         self.send_block_s = send_block_s
         self.report = DeliveryReport()
-        self._producer = Producer(client_config(
-            kafka,
-            **{
-                "enable.idempotence": True,
-                "compression.type": "zstd",
-                "linger.ms": 5,
-                "message.max.bytes": kafka.max_message_bytes + 65536,
-                "queue.buffering.max.kbytes": int(ingest.send_buffer_max_mb * 1024),
-                "delivery.timeout.ms": int(ingest.send_timeout_s * 1000),
-            },
+        self._producer = Producer(client_config(kafka, "producer", {
+            "message.max.bytes": kafka.max_message_bytes + 65536,
+            "queue.buffering.max.kbytes": int(ingest.send_buffer_max_mb * 1024),
+            "delivery.timeout.ms": int(ingest.send_timeout_s * 1000),
             **librdkafka,
-        ))
+        }))
 
     def _on_delivery(self, beam: str, chunk_index: int, error: KafkaError | None, message: Message) -> None:
         if error is None:

@@ -40,7 +40,7 @@ from nenubroker.conf.settings import RecordingSettings
 from nenubroker.edge.ring_buffer import Interval, RingBuffer, Window
 
 if TYPE_CHECKING:
-    from nenubroker.edge.triggers import Trigger
+    from nenubroker.records.trigger import Trigger
 
 log = logging.getLogger(__name__)
 

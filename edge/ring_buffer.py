@@ -4,13 +4,13 @@ The broker decides what is worth keeping only after it has seen the downsampled 
 later: the edge keeps the full-resolution blocks that long. The buffer is bounded both in time and
 in memory, whichever is smaller, so that a burst of data cannot exhaust the edge machine.
 
->>> from nenubroker.conf.settings import SimulatorSettings
->>> from nenubroker.edge.simulator import BeamSimulator
->>> sim = BeamSimulator("beam0", SimulatorSettings(realtime=False, fftlen=16, nfft2int=64, n_subbands=4,
-...                     block_spectra=32, event_rates_per_min={}), start_unix_s=1.7e9)
+>>> import numpy as np
+>>> from nenubroker.records.chunk import SpectraChunk, TimeFrequencyData
+>>> freq_hz = 20e6 + 12207.03125 * np.arange(64)  # 64 channels of 12 kHz
 >>> buffer = RingBuffer("beam0", max_duration_s=1.0, max_mb=64.0)
->>> for _ in range(10):
-...     buffer.append(sim.next_block()[0])
+>>> for i in range(10):  # blocks of 32 spectra of 5.24 ms
+...     buffer.append(SpectraChunk("beam0", i, 1.7e9 + i * 32 * 0.00524288, 0.00524288, freq_hz,
+...                                np.ones((32, 64), "f4")))
 >>> buffer.n_blocks, buffer.nbytes
 (5, 40960)
 >>> buffer.window(1.7e9 + 1.0, 1.7e9 + 1.1, 20.3e6, 20.4e6).data.shape
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nenubroker.conf.settings import IngestSettings
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk, TimeFrequencyData
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(TimeFrequencyData):
     """Full-resolution data of one beam inside a time-frequency box, as far as the buffer holds it.
 
     The time axis is the buffer's sample grid clipped to what the buffer covers; rows with no data
@@ -57,14 +57,6 @@ class Window:
     requested_unix_s: Interval
     missing_unix_s: tuple[Interval, ...]
     sources: tuple[str, ...] = ()
-
-    @property
-    def n_time(self) -> int:
-        return int(self.data.shape[0])
-
-    @property
-    def n_freq(self) -> int:
-        return int(self.data.shape[1])
 
     @property
     def time_stop_unix_s(self) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nenubroker.edge.pfb_bandpass import pfb_correction
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk
 
 SUBBAND_WIDTH_HZ = 195312.5
 HEADER_DTYPE = np.dtype(
@@ -375,7 +375,8 @@ class SpectraFile:
             row += int(rows.sum())
         return SpectraBlock(block_index=int(blocks[0]) if blocks.size else -1,
                             time_unix_s=times_s[selected], time_step_s=self.dt_s, freq_hz=self.freq_hz,
-                            data=data, beam=self.beam, lost=np.broadcast_to(self._lost[:, None], selected.shape)[selected])
+                            data=data, beam=self.beam,
+                            lost=np.broadcast_to(self._lost[:, None], selected.shape)[selected])
 
     def follow(self, poll_s: float = 0.5, idle_timeout_s: float = 30.0,
                stop: Callable[[], bool] | None = None, stokes: str = "I",

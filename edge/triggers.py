@@ -14,67 +14,22 @@ True
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
-from nenubroker import avro
 from nenubroker.conf.settings import Settings
 from nenubroker.edge.recorder import Recorder
 from nenubroker.edge.ring_buffer import RingBuffer
 from nenubroker.kafka import client_config
+from nenubroker.records import avro
+from nenubroker.records.trigger import Trigger, TriggerError
 
 log = logging.getLogger(__name__)
-
-
-class TriggerError(ValueError):
-    """A trigger whose content cannot be recorded (empty window, no id); the message says why."""
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """A request from the broker to keep one beam's full-resolution data in a time-frequency box."""
-
-    trigger_id: str
-    beam: str
-    time_start_unix_s: float
-    time_stop_unix_s: float
-    freq_min_hz: float
-    freq_max_hz: float
-    reason: str = ""
-    alert_id: str | None = None
-    created_unix_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.trigger_id or not self.beam:
-            raise TriggerError("trigger_id and beam must not be empty")
-        box = (self.time_start_unix_s, self.time_stop_unix_s, self.freq_min_hz, self.freq_max_hz)
-        if not all(math.isfinite(v) for v in box):
-            raise TriggerError(f"trigger {self.trigger_id}: window bounds must be finite, got {box}")
-        if self.time_stop_unix_s <= self.time_start_unix_s:
-            raise TriggerError(f"trigger {self.trigger_id}: time_stop_unix_s must be after time_start_unix_s")
-        if self.freq_max_hz < self.freq_min_hz:
-            raise TriggerError(f"trigger {self.trigger_id}: freq_max_hz must be >= freq_min_hz")
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Trigger:
-        return cls(**{f.name: record[f.name] for f in fields(cls)})
-
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def encode(self) -> tuple[bytes, avro.Headers]:
-        return avro.encode("trigger", self.to_record())
-
-    @classmethod
-    def decode(cls, value: bytes | None, headers: Any) -> Trigger:
-        return cls.from_record(avro.decode("trigger", value, headers))
 
 
 def _key(message: Message) -> str | None:
@@ -120,17 +75,12 @@ class TriggerListener:
         self.recordings_topic = kafka.topics.recordings
         self.recorder = Recorder(settings.recording, ring_buffers, max_pending_s=max_pending_s, clock=clock)
         self.counts: Counter[str] = Counter()
-        self._consumer = Consumer(
-            client_config(
-                kafka,
-                **{
-                    "group.id": group_id or "nenubroker-edge-" + "+".join(sorted(self.beams)),
-                    "auto.offset.reset": "earliest" if from_beginning else "latest",
-                },
-            )
-        )
+        self._consumer = Consumer(client_config(kafka, "consumer", {
+            "group.id": group_id or "nenubroker-edge-" + "+".join(sorted(self.beams)),
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+        }))
         self._consumer.subscribe([self.topic])
-        self._producer = Producer(client_config(kafka, **{"enable.idempotence": True, "linger.ms": 5}))
+        self._producer = Producer(client_config(kafka, "producer"))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -246,4 +196,4 @@ class TriggerListener:
         self.close()
 
 
-__all__ = ["Trigger", "TriggerError", "TriggerListener"]
+__all__ = ["TriggerListener"]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nenubroker.batch.cli import app as batch_app
-from nenubroker.client_cli import app as client_app
+from nenubroker.client.cli import app as client_app
 from nenubroker.conf.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from nenubroker.edge.ingest import VolumeReport
+    from nenubroker.edge.producer import DeliveryReport
 
 app = typer.Typer(help="nenubroker: real-time transient broker for NenuFAR.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -21,14 +26,16 @@ broker_app = typer.Typer(help="Spark streaming stages.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(edge_app, name="edge")
 app.add_typer(broker_app, name="broker")
-app.add_typer(client_app, name="client")  # nenubroker/client_cli.py
+app.add_typer(client_app, name="client")  # nenubroker/client/cli.py
 module_app = typer.Typer(help="Science modules (udfs/ and installed plugins).", no_args_is_help=True)
 app.add_typer(module_app, name="module")
 app.add_typer(batch_app, name="batch")  # batch/cli.py
 cluster_app = typer.Typer(help="A standalone Spark cluster on this machine.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="configuration file (default conf/nenubroker.yaml)")
+]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -38,7 +45,7 @@ def _settings(config: Path | None) -> Settings:
 @app.command()
 def setup(config: ConfigOption = None) -> None:
     """Resolve the Java dependencies (Kafka broker, Spark Kafka connector) into the cache."""
-    from nenubroker.local.jars import JAR_SETS, resolve_jars
+    from nenubroker.apps.jars import JAR_SETS, resolve_jars
 
     settings = _settings(config)
     for jar_set in JAR_SETS:
@@ -48,12 +55,12 @@ def setup(config: ConfigOption = None) -> None:
 
 @app.command()
 def demo(
-    duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds (default: until Ctrl-C)")] = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: until Ctrl-C)")] = None,
     fresh: Annotated[bool, typer.Option(help="start from empty Kafka data and checkpoints")] = False,
     config: ConfigOption = None,
 ) -> None:
     """The whole pipeline on this machine: Kafka, simulated beams, the Spark broker, alerts as they come."""
-    from nenubroker.demo import run_demo
+    from nenubroker.apps.demo import run_demo
 
     raise typer.Exit(run_demo(_settings(config), duration_s=duration, fresh=fresh))
 
@@ -61,7 +68,7 @@ def demo(
 @kafka_app.command("start")
 def kafka_start(config: ConfigOption = None) -> None:
     """Run the local Kafka node in the foreground (Ctrl-C stops it) and create the topics."""
-    from nenubroker.demo import local_kafka
+    from nenubroker.apps.demo import local_kafka
     from nenubroker.kafka import ensure_all_topics
 
     settings = _settings(config)
@@ -75,7 +82,17 @@ def kafka_start(config: ConfigOption = None) -> None:
             pass
 
 
-def _print_ingest_reports(report, volume) -> None:
+def _stream_beams(settings: Settings, stream: Callable[[], tuple[DeliveryReport, VolumeReport]]) -> None:
+    """Create the topics, log to stderr, run ``stream`` until it ends (or Ctrl-C), then print what
+    it delivered; exit code 1 if any chunk was dropped."""
+    from nenubroker.kafka import ensure_all_topics
+
+    ensure_all_topics(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        report, volume = stream()
+    except KeyboardInterrupt:
+        return
     typer.echo(f"sent {report.sent} chunks, delivered {report.delivered} ({report.bytes_delivered / 1e6:.1f} MB), "
                f"dropped {len(report.dropped)} {dict(report.failed)}")
     for beam, chunk_index, reason in report.dropped:
@@ -87,23 +104,17 @@ def _print_ingest_reports(report, volume) -> None:
 
 @edge_app.command("simulate")
 def edge_simulate(
-    duration: Annotated[Optional[float], typer.Option(help="seconds to stream (default: forever)")] = None,
-    max_chunks: Annotated[Optional[int], typer.Option(help="detection chunks per beam, then stop")] = None,
-    truth: Annotated[Optional[Path], typer.Option(help="append injected events (JSON lines) to this file")] = None,
+    duration: Annotated[float | None, typer.Option(help="seconds to stream (default: forever)")] = None,
+    max_chunks: Annotated[int | None, typer.Option(help="detection chunks per beam, then stop")] = None,
+    truth: Annotated[Path | None, typer.Option(help="append injected events (JSON lines) to this file")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Stream simulated beams: detection chunks to Kafka, full resolution to the ring buffers."""
-    from nenubroker.edge.stream import stream_simulated_beams
-    from nenubroker.kafka import ensure_all_topics
+    from nenubroker.edge.sim.stream import stream_simulated_beams
 
     settings = _settings(config)
-    ensure_all_topics(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        report, volume = stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks, truth_path=truth)
-    except KeyboardInterrupt:
-        return
-    _print_ingest_reports(report, volume)
+    _stream_beams(settings, lambda: stream_simulated_beams(settings, duration_s=duration, max_chunks=max_chunks,
+                                                           truth_path=truth))
 
 
 @edge_app.command("ingest")
@@ -115,19 +126,12 @@ def edge_ingest(
     config: ConfigOption = None,
 ) -> None:
     """Stream a .spectra file (or follow one being written) like a live beam."""
-    from nenubroker.edge.ingest import Ingester, file_blocks
-    from nenubroker.edge.stream import run_ingest
-    from nenubroker.kafka import ensure_all_topics
+    from nenubroker.edge.ingest import Ingester, file_blocks, run_ingest
 
     settings = _settings(config)
-    ensure_all_topics(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        report, volume = run_ingest(settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout),
-                                    Ingester.with_recording(settings, [beam]))
-    except KeyboardInterrupt:
-        return
-    _print_ingest_reports(report, volume)
+    _stream_beams(settings, lambda: run_ingest(
+        settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout),
+        Ingester.with_recording(settings, [beam])))
 
 
 @broker_app.command("detect")
@@ -155,7 +159,7 @@ def module_list() -> None:
 @module_app.command("test")
 def module_test(
     module: Annotated[str, typer.Argument(help="module name (see `nenubroker module list`)")],
-    source: Annotated[Optional[Path], typer.Argument(help="Parquet chunk file; default: simulated chunks")] = None,
+    source: Annotated[Path | None, typer.Argument(help="Parquet chunk file; default: simulated chunks")] = None,
     chunks: Annotated[int, typer.Option(help="simulated chunks")] = 6,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
     plot: Annotated[Path, typer.Option(help="PNG of the chunks with the candidates")] = Path("module-test.png"),
@@ -164,7 +168,8 @@ def module_test(
     """Run one module (after what it needs) on a file or simulated data; print and plot its output."""
     import pandas as pd
 
-    from nenubroker import module_tool
+    from nenubroker.apps import module_tool
+    from nenubroker.plots.spectra import plot_chunks
     from nenubroker.udfs.registry import discover
 
     settings = _settings(config)
@@ -175,7 +180,7 @@ def module_test(
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         typer.echo(shown.drop(columns=[c for c in ("cutout", "rfi_mask") if c in shown.columns]).to_string())
     label = next((c for c in target.output_names if c.endswith("_label")), None)
-    module_tool.plot(data, candidates, label, plot)
+    plot_chunks(data, candidates, label, plot)
     typer.echo(f"{len(data)} chunks, {len(candidates)} candidates; plot in {plot}")
 
 
@@ -186,12 +191,14 @@ def train(
     test_hours: Annotated[float, typer.Option(help="held-out hours (seed + 1000) for the evaluation")] = 1.0,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
     detector: Annotated[str, typer.Option(help="detector module that makes the candidates")] = "burst_search",
-    out_dir: Annotated[Optional[Path], typer.Option(help="where to write the model (default: the module folder)")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="keep the simulated sets here (shared by forest and cnn)")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="where to write the model (default: the module folder)")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="keep the simulated sets here (shared by forest and cnn)")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="cnn: training epochs (the shipped model: 20)")] = 20,
 ) -> None:
     """Train a classifier on simulated data with a truth catalogue; prints its held-out confusion matrix."""
-    from nenubroker.udfs.training import main
+    from nenubroker.udfs.training.train import main
 
     result = main(kind, hours=hours, seed=seed, detector=detector, out_dir=out_dir, test_hours=test_hours,
                   epochs=epochs, cache_dir=cache_dir)
@@ -205,7 +212,7 @@ def train(
 @cluster_app.command("start")
 def cluster_start(config: ConfigOption = None) -> None:
     """Start a standalone Spark cluster (master + workers) on loopback in the background."""
-    from nenubroker.local.spark_cluster import LocalSparkCluster
+    from nenubroker.apps.local_spark import LocalSparkCluster
 
     settings = _settings(config)
     cluster = LocalSparkCluster(settings.batch.cluster, settings.paths.run_dir / "spark-cluster").start()
@@ -218,7 +225,7 @@ def cluster_start(config: ConfigOption = None) -> None:
 @cluster_app.command("stop")
 def cluster_stop(config: ConfigOption = None) -> None:
     """Stop the cluster that `nenubroker cluster start` started."""
-    from nenubroker.local.spark_cluster import LocalSparkCluster
+    from nenubroker.apps.local_spark import LocalSparkCluster
 
     settings = _settings(config)
     LocalSparkCluster(settings.batch.cluster, settings.paths.run_dir / "spark-cluster").stop()

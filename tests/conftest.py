@@ -1,5 +1,7 @@
 """Fixtures: a real Kafka broker (KRaft, free loopback ports) and a real SparkSession, one each per
-test session, and settings that give every test its own topics and checkpoints."""
+test session, and settings that give every test its own topics and checkpoints.
+(Which tests are unit, integration or radio: see conftest.py at the repository's root.)
+"""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from nenubroker.apps.jars import resolve_jars
+from nenubroker.apps.local_kafka import LocalKafka, free_port
 from nenubroker.conf.settings import Settings, Topics, load_settings
-from nenubroker.local.jars import resolve_jars
-from nenubroker.local.kafka_server import LocalKafka, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

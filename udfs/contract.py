@@ -26,7 +26,7 @@ the same functions (see :func:`nenubroker.udfs.registry.run_modules` and ``udf.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,7 +60,8 @@ CHUNK_COLUMNS = (
     Column("time_step_s", "double", "s", "integration time of a sample"),
     Column("freq_hz", "array<double>", "Hz", "channel centres (numpy array per row)"),
     Column("spectra", "binary", "", "Stokes I power, numpy float32 (n_time, n_freq) per row; NaN = lost"),
-    Column("overlap_samples", "int", "", "leading samples repeated from the previous chunk: report no burst peaking there"),
+    Column("overlap_samples", "int", "",
+           "leading samples repeated from the previous chunk: report no burst peaking there"),
 )
 
 #: Columns every detector gives each candidate (beside ``chunk_row``).
@@ -128,4 +129,28 @@ class ScienceModule:
         return result[self.output_names]
 
 
-__all__ = ["CANDIDATE_COLUMNS", "CHUNK_COLUMNS", "Column", "classifier_columns", "ModuleError", "NoParams", "ScienceModule"]
+class ModelParams(BaseModel):
+    """For classifiers: where their trained model is."""
+
+    model_dir: str = ""  # a folder with the model file and its model.json; empty: the shipped model
+
+
+def classifier_module(name: str, classify: Callable[..., pd.DataFrame], inputs: Sequence[str],
+                      classes: Sequence[str], description: str, model_version: str) -> ScienceModule:
+    """A candidate-level classifier: ``classify(candidates, model_dir="")`` gives the two
+    :func:`classifier_columns`; its version is that of its model.
+
+    >>> def constant(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
+    ...     return pd.DataFrame({"const_label": "rfi", "const_probabilities": [{"rfi": 1.0}] * len(candidates)},
+    ...                         index=candidates.index)
+    >>> module = classifier_module("const", constant, ["snr"], ["rfi"], "always rfi", "1.0.0")
+    >>> module.run(pd.DataFrame({"snr": [9.0]}))["const_label"].tolist(), module.params.__name__
+    (['rfi'], 'ModelParams')
+    """
+    return ScienceModule(name=name, version=model_version, level="candidate", function=classify,
+                         inputs=tuple(inputs), outputs=classifier_columns(name, tuple(classes)),
+                         params=ModelParams, description=description, extra={"classes": tuple(classes)})
+
+
+__all__ = ["CANDIDATE_COLUMNS", "CHUNK_COLUMNS", "Column", "ModelParams", "ModuleError", "NoParams", "ScienceModule",
+           "classifier_columns", "classifier_module"]

@@ -60,7 +60,8 @@ def resolve(names: Sequence[str]) -> list[ScienceModule]:
         raise ModuleError(f"exactly one detector module must be enabled, got {levels.count('detector')}")
     split = levels.index("detector")
     if any(level != "chunk" for level in levels[:split]) or any(level != "candidate" for level in levels[split + 1:]):
-        raise ModuleError(f"order must be chunk modules, the detector, candidate modules; got {list(zip(names, levels))}")
+        raise ModuleError("order must be chunk modules, the detector, candidate modules; "
+                          f"got {list(zip(names, levels))}")
     return modules
 
 
@@ -89,7 +90,8 @@ def _blank_flagged(chunks: pd.DataFrame) -> pd.DataFrame:
     """The detector sees RFI-flagged pixels (a chunk module's ``rfi_mask``) as lost: NaN."""
     if "rfi_mask" not in chunks.columns:
         return chunks
-    blanked = [np.where(mask, np.float32(np.nan), spectra) for spectra, mask in zip(chunks["spectra"], chunks["rfi_mask"])]
+    blanked = [np.where(mask, np.float32(np.nan), spectra)
+               for spectra, mask in zip(chunks["spectra"], chunks["rfi_mask"])]
     return chunks.assign(spectra=blanked)
 
 
@@ -98,7 +100,7 @@ def versions(modules: Sequence[ScienceModule]) -> dict[str, str]:
 
 
 def chunk_table(chunks: Sequence[Any]) -> pd.DataFrame:
-    """The chunk table of :class:`~nenubroker.spectra_chunk.SpectraChunk` objects."""
+    """The chunk table of :class:`~nenubroker.records.chunk.SpectraChunk` objects."""
     return pd.DataFrame({
         "overlap_samples": np.array([c.overlap_samples for c in chunks], dtype=np.int64),
         "beam": [c.beam for c in chunks],

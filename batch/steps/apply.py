@@ -44,3 +44,6 @@ class Apply(Step):
             parset[f"ac.{kind}.correction"] = soltab
         self.dp3(parset, out_dir)
         return {"ms": ms}
+
+
+__all__ = ["ApplyParams", "Apply"]

@@ -36,3 +36,6 @@ class Average(Step):
             "avg.type": "averager", "avg.timestep": self.time_factor(), "avg.freqstep": self.freq_factor(),
         }, out_dir)
         return {"ms": ms}
+
+
+__all__ = ["AverageParams", "Average"]

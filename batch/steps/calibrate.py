@@ -10,7 +10,6 @@ from pydantic import Field
 
 from nenubroker.batch.steps.base import DP3Params, Step
 
-
 # "FORMAT = Name, Type, ..." or "# (Name, Type, ...) = format"
 _FORMAT = re.compile(r"^\s*(?:#\s*\((?P<commented>[^)]*)\)\s*=\s*format|format\s*=\s*(?P<plain>.*))\s*$",
                      re.IGNORECASE)
@@ -89,3 +88,6 @@ class Calibrate(Step):
             "cal.solveralgorithm": p.solver,
         }, out_dir)
         return {"h5parm": h5parm}
+
+
+__all__ = ["CalibrateParams", "skymodel_patches", "Calibrate"]

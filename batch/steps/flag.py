@@ -47,3 +47,6 @@ class Flag(Step):
         after = flagged_fraction(ms)
         self.metrics = {"flagged_fraction": after, "new_flagged_fraction": after - before}
         return {"ms": ms}
+
+
+__all__ = ["FlagParams", "flagged_fraction", "Flag"]

@@ -79,3 +79,6 @@ class Image(Step):
         image = prefix.with_name("image-image.fits")
         stamp_time_range(image, start, end)
         return {"fits": image}
+
+
+__all__ = ["ImageParams", "time_range_mjd_s", "release", "stamp_time_range", "Image"]

@@ -154,3 +154,6 @@ class Merge(Step):
         n_missing = cube[:, :, 0, 0].size - len(planes)
         self.metrics = {"planes": float(len(planes)), "missing_planes": float(n_missing)}
         return {"fits": output}
+
+
+__all__ = ["MergeParams", "Plane", "read_plane", "cube_header", "Merge"]

@@ -1,9 +1,11 @@
 """Streaming stage ``detect``: chunk topic -> science modules -> alert topic (+ dead-letter topic).
 
 Spark's Kafka source reads the chunk topic; ``mapInArrow`` hands batches of records to
-:class:`nenubroker.broker.processing.ChunkProcessor` (the enabled science modules) on the Python workers; Spark's Kafka sink
-writes each output row to the topic it names. The checkpoint (``<checkpoint_dir>/detect``) holds
-the source offsets, so a restart resumes where the last completed micro-batch stopped.
+:class:`nenubroker.broker.processing.ChunkProcessor` (decode, the enabled science modules, alerts,
+routing) on the Python workers; Spark's Kafka sink writes each output row (alerts, filter topics,
+triggers, batch requests, VOEvents, chunk features, dead letters) to the topic it names. The
+checkpoint (``<checkpoint_dir>/detect``) holds the source offsets, so a restart resumes where the
+last completed micro-batch stopped.
 
 Run it in-process (``nenubroker broker detect``) or with spark-submit on any master::
 
@@ -19,12 +21,11 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from nenubroker.broker.processing import ChunkProcessor, SourceRecord
+from nenubroker.broker.messages import SourceRecord
+from nenubroker.broker.processing import STAGE, ChunkProcessor
 from nenubroker.broker.stages import run_stage
 from nenubroker.conf.settings import Settings
 from nenubroker.kafka import spark_options, topic_max_bytes
-
-STAGE = "detect"
 
 _HEADERS = pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))
 SINK_SCHEMA = pa.schema([("topic", pa.string()), ("key", pa.binary()), ("value", pa.binary()), ("headers", _HEADERS)])
@@ -108,6 +109,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
 def main(argv: list[str] | None = None) -> None:
     run_stage(start, __doc__.splitlines()[0], argv)
 
+
+__all__ = ["SINK_DDL", "SINK_SCHEMA", "build_query_input", "checkpoint_path", "main", "process_batches", "start"]
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,6 @@ after a crash lands once. Read the lake with Spark, pandas or pyarrow::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,33 +21,19 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from nenubroker import avro
 from nenubroker.broker.stages import run_stage
-from nenubroker.conf.settings import SCHEMA_DIR, Settings
+from nenubroker.conf.settings import Settings
 from nenubroker.kafka import spark_options
+from nenubroker.records import avro
 
 STAGE = "lake"
-_AVRO_TO_ARROW = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
-                  "bytes": pa.binary(), "boolean": pa.bool_()}
-
-
-def _arrow_type(avro_type) -> pa.DataType:
-    if isinstance(avro_type, list):  # ["null", T]: nullable T
-        return _arrow_type(next(t for t in avro_type if t != "null"))
-    if isinstance(avro_type, dict):
-        if avro_type["type"] == "map":
-            return pa.map_(pa.string(), _arrow_type(avro_type["values"]))
-        if avro_type["type"] == "array":
-            return pa.list_(_arrow_type(avro_type["items"]))
-    return _AVRO_TO_ARROW[avro_type]
 
 
 def table_schema(name: str) -> pa.Schema:
     """The Arrow schema of a lake table: the record's Avro fields plus its partition columns."""
-    version = avro.CURRENT_VERSIONS[name]
-    fields = json.loads((SCHEMA_DIR / f"{name}.v{version}.avsc").read_text())["fields"]
-    columns = [pa.field(f["name"], _arrow_type(f["type"])) for f in fields]
-    partitions = [pa.field("date", pa.string()), pa.field("class" if name == "alert" else "partition_beam", pa.string())]
+    columns = [field.with_nullable(True) for field in avro.arrow_schema(name)]  # as Spark's file sink writes
+    partitions = [pa.field("date", pa.string()),
+                  pa.field("class" if name == "alert" else "partition_beam", pa.string())]
     return pa.schema([*columns, *partitions, pa.field("kafka_timestamp", pa.timestamp("us", tz="UTC"))])
 
 
@@ -68,7 +53,8 @@ def decode_batches(name: str):
             for value, headers, timestamp in zip(columns["value"], columns["headers"], columns["timestamp"]):
                 record = avro.decode(name, value, [(h["key"], h["value"]) for h in headers or ()])
                 if name == "alert":
-                    record.update(date=_date(record["time_peak_unix_s"]), **{"class": record["class_label"] or "unclassified"})
+                    record.update(date=_date(record["time_peak_unix_s"]),
+                                  **{"class": record["class_label"] or "unclassified"})
                 else:
                     record.update(date=_date(record["time_start_unix_s"]), partition_beam=record["beam"])
                 record["kafka_timestamp"] = timestamp
@@ -104,7 +90,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
     queries = []
     for name, topic, keys, folder, partitions in tables:
         writer = (table_stream(spark, settings, name, topic, keys).writeStream.format("parquet")
-                  .option("path", str(lake / folder)).option("checkpointLocation", str(checkpoints / f"{STAGE}-{folder}"))
+                  .option("path", str(lake / folder))
+                  .option("checkpointLocation", str(checkpoints / f"{STAGE}-{folder}"))
                   .partitionBy(*partitions).queryName(f"{STAGE}-{folder}"))
         writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime="10 seconds")
         queries.append(writer.start())

@@ -15,17 +15,17 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from pyspark import cloudpickle
 
+from nenubroker.apps.local_kafka import free_port
+from nenubroker.apps.local_spark import LocalSparkCluster
 from nenubroker.batch.generate import load_truth
 from nenubroker.batch.partition import MsTimeAxis
 from nenubroker.batch.pipeline import Pipeline
 from nenubroker.batch.recipe import PartitionSpec, Recipe, StepSpec, load_recipe
+from nenubroker.batch.requests import list_requests, submit
 from nenubroker.batch.runner import run_partitions
 from nenubroker.batch.steps.base import Step, StepError
-from nenubroker.batch_requests import list_requests, submit
 from nenubroker.conf.settings import load_settings
 from nenubroker.kafka import ensure_all_topics
-from nenubroker.local.kafka_server import free_port
-from nenubroker.local.spark_cluster import LocalSparkCluster
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,14 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from nenubroker.batch.generate import (PointSource, apply_gains, channel_freqs_hz, generate_ms,
-                                       load_truth, sky_visibilities)
+from nenubroker.batch.generate import (
+    PointSource,
+    apply_gains,
+    channel_freqs_hz,
+    generate_ms,
+    load_truth,
+    sky_visibilities,
+)
 from nenubroker.batch.ms import ms_info
 from nenubroker.batch.ms_slice import read_rows, write_partition
 from nenubroker.batch.steps.base import dp3_command

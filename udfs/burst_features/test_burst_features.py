@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from nenubroker.udfs.burst_features import MODULE
-from nenubroker.udfs.burst_features.core import (FEATURES, burst_features, cutout_statistics,
-                                                 type_iii_drift_hz_per_s)
+from nenubroker.udfs.burst_features.core import FEATURES, burst_features, cutout_statistics, type_iii_drift_hz_per_s
 
 SAMPLE_PATH = Path(__file__).with_name("sample.parquet")
 _T, _F = np.mgrid[0:32, 0:32].astype(float)

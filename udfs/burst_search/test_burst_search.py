@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nenubroker.edge.events import type_iii_drift_hz_per_s
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.edge.sim.events import type_iii_drift_hz_per_s
+from nenubroker.records.chunk import SpectraChunk
 from nenubroker.udfs.burst_search import MODULE, Params
 from nenubroker.udfs.burst_search.core import detect_bursts, normalise_channels
 from nenubroker.udfs.burst_search.fdmt import fdmt_levels

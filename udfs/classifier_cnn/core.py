@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nenubroker.udfs.burst_features.core import FEATURES, CLASSES, as_cutout, burst_features, class_table
+from nenubroker.udfs.burst_features.core import CLASSES, FEATURES, as_cutout, burst_features, class_table
 
 MODULE_NAME = "classifier_cnn"
 MODEL_FILE = "model.pt"

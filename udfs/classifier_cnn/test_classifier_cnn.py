@@ -9,8 +9,16 @@ import torch
 from sklearn.metrics import f1_score
 
 from nenubroker.udfs.classifier_cnn import MODULE
-from nenubroker.udfs.classifier_cnn.core import (CLASSES, MODEL_DIR, MODEL_FILE, N_SCALARS, BurstCNN,
-                                                 BurstCNNEnsemble, load_cnn, prepare)
+from nenubroker.udfs.classifier_cnn.core import (
+    CLASSES,
+    MODEL_DIR,
+    MODEL_FILE,
+    N_SCALARS,
+    BurstCNN,
+    BurstCNNEnsemble,
+    load_cnn,
+    prepare,
+)
 
 SAMPLE = pd.read_parquet(Path(__file__).with_name("sample.parquet"))  # cutouts as float32 bytes
 MIN_SAMPLE_MACRO_F1 = 0.85

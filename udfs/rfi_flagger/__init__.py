@@ -5,7 +5,7 @@ and ``rfi_flagged_fraction`` to the chunk table; the broker blanks flagged pixel
 detector runs.
 
 >>> import numpy as np
->>> from nenubroker.spectra_chunk import SpectraChunk
+>>> from nenubroker.records.chunk import SpectraChunk
 >>> from nenubroker.udfs.registry import chunk_table
 >>> spectra = np.random.default_rng(0).gamma(256, 1 / 256, size=(64, 96)).astype("f4")
 >>> spectra[:, 10] *= 2.0

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nenubroker.spectra_chunk import SpectraChunk
+from nenubroker.records.chunk import SpectraChunk
 from nenubroker.udfs.registry import chunk_table
 from nenubroker.udfs.rfi_flagger import MODULE, Params
 from nenubroker.udfs.rfi_flagger.core import flag_rfi, keep_long_runs, scale_invariant_rank, sum_threshold

@@ -1,1 +1,0 @@
-"""Services nenubroker starts on this machine: the KRaft Kafka node and the Java dependencies it needs."""
