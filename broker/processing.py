@@ -35,11 +35,12 @@ from nenubroker.udfs.registry import resolve
 STAGE = "detect"
 
 
-def dead_letters(rejected: Sequence[Rejected], topic: str, now_unix_s: float) -> list[OutputMessage]:
+def dead_letters(rejected: Sequence[Rejected], topic: str, now_unix_s: float,
+                 stage: str = STAGE) -> list[OutputMessage]:
     """One dead letter per rejected record, keyed like it, with the reason also in a header."""
     messages = []
     for record, reason in rejected:
-        value, headers = DeadLetter.of(record, STAGE, reason, now_unix_s).encode()
+        value, headers = DeadLetter.of(record, stage, reason, now_unix_s).encode()
         messages.append(OutputMessage(topic, record.key, value, headers + [("reason", reason.encode()[:1000])]))
     return messages
 

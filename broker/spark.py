@@ -27,6 +27,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        # the events stage's transformWithState needs it; a checkpoint keeps the provider it was made with
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     }
     conf.update(settings.spark.extra_conf)
     return conf

@@ -51,6 +51,7 @@ class Topics(_Section):
     recordings: str = "nenubroker.recordings"
     chunk_features: str = "nenubroker.chunk_features"
     voevents: str = "nenubroker.voevents"
+    events: str = "nenubroker.events"
     batch_requests: str = "nenubroker.batch_requests"
     batch_status: str = "nenubroker.batch_status"
     schemas: str = "nenubroker.schemas"
@@ -148,14 +149,30 @@ class RoutingSettings(_Section):
     pointings: dict[str, Pointing] = {}
 
 
+class EventsSettings(_Section):
+    """How the events stage joins a beam's alerts into events (broker/tracking.py)."""
+
+    gap_s: float = Field(3.0, ge=0, description="an alert continues an event if it starts at most this long "
+                                                 "after the event's emission ends")
+    freq_tolerance: float = Field(0.1, ge=0, description="bands match when they overlap once widened by this "
+                                                         "fraction of their centre frequency")
+    close_after_s: float = Field(20.0, gt=0, description="an event no alert continued for this long (wall clock) "
+                                                         "is final")
+    max_open_per_beam: int = Field(64, ge=1, description="beyond this many open events, the quietest is closed")
+    trigger_interval_s: float = Field(1.0, gt=0, description="micro-batch interval of the events stage")
+
+
 class SimulatorSettings(_Section):
     """A simulated NenuFAR beam at beamformer resolution (edge/sim/simulator.py, edge/sim/events.py).
 
     Resolution follows the beamformer: df = 195312.5 / fftlen Hz, dt = fftlen * nfft2int / 195312.5 s;
     subbands ``first_subband`` .. ``first_subband + n_subbands - 1`` (subband n is centred on
     n * 195312.5 Hz). Event amplitudes are peak S/N per pixel at this resolution. Rates count draws:
-    one spike cluster, S-burst train or type III (with its harmonic) per draw. ``event_snr`` also
-    sets the level of the persistent RFI channels ("rfi_persistent", each 0.5-1 x that).
+    one spike cluster, S-burst train, type III (with its harmonic), type III group with its type V,
+    type I storm or L-burst arc per draw. The classes of edge/sim/README.md added after the first
+    five (type_i, type_ii, type_iii_u, type_iii_j, type_iv, type_v, jupiter_l) default to rate 0.
+    ``event_snr`` also sets the level of the persistent RFI channels ("rfi_persistent", each 0.5-1 x
+    that).
     """
 
     beams: list[str] = ["beam0", "beam1"]
@@ -165,15 +182,36 @@ class SimulatorSettings(_Section):
     n_subbands: int = Field(192, ge=1, le=768)
     block_spectra: int = Field(64, ge=1)
     event_rates_per_min: dict[str, float] = {
-        "type_iii": 2.0, "type_iiib": 0.5, "spike": 2.0, "jupiter_s": 1.0, "rfi_impulse": 1.0}
+        "type_iii": 2.0, "type_iiib": 0.5, "spike": 2.0, "jupiter_s": 1.0, "rfi_impulse": 1.0,
+        "type_i": 0.0, "type_ii": 0.0, "type_iii_u": 0.0, "type_iii_j": 0.0, "type_iv": 0.0, "type_v": 0.0,
+        "jupiter_l": 0.0}
     event_snr: dict[str, float] = {
         "type_iii": 3.0, "type_iiib": 3.0, "spike": 3.0, "jupiter_s": 3.0, "rfi_impulse": 3.0,
-        "rfi_persistent": 30.0}
+        "rfi_persistent": 30.0, "type_i": 3.0, "type_ii": 3.0, "type_iii_u": 3.0, "type_iii_j": 3.0,
+        "type_iv": 2.0, "type_v": 2.0, "jupiter_l": 3.0}
     harmonic_fraction: float = Field(0.3, ge=0, le=1)
     persistent_rfi_channels: int = Field(3, ge=0)
     lost_block_fraction: float = Field(0.0, ge=0, le=1)
     realtime: bool = True
     seed: int = 1
+
+
+class CallistoIngestSettings(_Section):
+    """e-CALLISTO FITS files (edge/callisto_file.py): 0.25 s x ~0.35 MHz, already detection resolution.
+
+    When ``nenubroker edge ingest`` reads a FITS file, these replace the ingest section's block,
+    averaging and chunk sizes. Defaults: no averaging, 64-sample (16 s) chunks overlapping by 16 (4 s).
+    """
+
+    block_time_samples: int = Field(240, ge=1, description="samples per block read from the file (60 s)")
+    downsample_time: int = Field(1, ge=1, description="samples averaged per detection sample (0.25 s each)")
+    downsample_freq: int = Field(1, ge=1, description="adjacent channels averaged (irregularly spaced)")
+    chunk_time_samples: int = Field(64, ge=4, description="detection samples per chunk (16 s)")
+    overlap_time_samples: int = Field(16, ge=0, description="samples a chunk repeats of the previous one (4 s)")
+    freq_step_hz: float | None = Field(None, gt=0, description="None: the file's channels; else a regular grid")
+    dither: bool = Field(True, description="spread digits over their +-0.5 quantisation interval")
+    saturated_digit: int = Field(255, ge=1, le=255, description="digits at or above: clipped ADC, lost (NaN)")
+    lost_digit: int = Field(0, ge=0, le=254, description="digits at or below: no data, lost (NaN)")
 
 
 class IngestSettings(_Section):
@@ -187,6 +225,7 @@ class IngestSettings(_Section):
     ring_buffer_max_mb: float = Field(2048.0, gt=0)
     send_buffer_max_mb: float = Field(256.0, gt=0)
     send_timeout_s: float = Field(120.0, gt=0)
+    callisto: CallistoIngestSettings = CallistoIngestSettings()  # e-CALLISTO FITS files instead of .spectra
 
 
 class RecordingSettings(_Section):
@@ -233,6 +272,7 @@ class Settings(_Section):
     spark: SparkSettings = SparkSettings()
     modules: ModulesSettings = ModulesSettings()
     routing: RoutingSettings = RoutingSettings()
+    events: EventsSettings = EventsSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     ingest: IngestSettings = IngestSettings()
     recording: RecordingSettings = RecordingSettings()

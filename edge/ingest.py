@@ -1,8 +1,11 @@
 """The edge ingester: full-resolution blocks in; detection chunks to Kafka, full resolution kept.
 
-For each beam, every block (from a ``.spectra`` file or the simulator) goes to the beam's ring
-buffer at full resolution and to its downsampler; finished detection chunks go to Kafka. Between
-blocks, the trigger listener serves the broker's recording requests out of the ring buffers.
+For each beam, every block (from a ``.spectra`` file, an e-CALLISTO FITS file or the simulator) goes
+to the beam's ring buffer at full resolution and to its downsampler; finished detection chunks go to
+Kafka. Between blocks, the trigger listener serves the broker's recording requests out of the ring
+buffers. When the stream ends (its blocks end, a duration or chunk count is reached, Ctrl-C or
+SIGTERM), each beam's remaining samples go out as a final, shorter chunk before the producer flushes
+(:meth:`Downsampler.flush <nenubroker.edge.downsample.Downsampler.flush>`).
 :class:`VolumeReport` accounts for what was streamed and recorded against what keeping everything
 at full resolution would have cost.
 """
@@ -10,18 +13,22 @@ at full resolution would have cost.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nenubroker.conf.settings import Settings
+from nenubroker.conf.settings import CallistoIngestSettings, Settings
 from nenubroker.edge.downsample import Downsampler
 from nenubroker.edge.producer import ChunkProducer, DeliveryReport
 from nenubroker.records.chunk import SpectraChunk
 
 if TYPE_CHECKING:
+    from nenubroker.edge.callisto_file import CallistoFile
     from nenubroker.edge.ring_buffer import RingBuffer
     from nenubroker.edge.triggers import TriggerListener
 
@@ -68,8 +75,18 @@ class VolumeReport:
                 f"reduction x{self.reduction_factor:.1f} over {self.data_duration_s:.0f} s x {self.beams} beams")
 
 
-def file_blocks(path: Path, beam: str, follow: bool = False, idle_timeout_s: float = 30.0) -> Iterator[SpectraChunk]:
-    """Stokes I blocks of a ``.spectra`` file, lost blocks as NaN; ``follow`` tails a growing file."""
+def file_blocks(path: Path, beam: str, follow: bool = False, idle_timeout_s: float = 30.0,
+                callisto: CallistoIngestSettings | None = None) -> Iterator[SpectraChunk]:
+    """Stokes I blocks of a ``.spectra`` file, lost blocks as NaN; ``follow`` tails a growing file.
+
+    An e-CALLISTO FITS file (``.fit``, ``.fits``, ``.fts``, gzipped or not; ``edge/callisto_file.py``)
+    gives blocks of ``callisto.block_time_samples`` samples instead, lost samples as NaN.
+    """
+    from nenubroker.edge.callisto_file import is_callisto_path
+
+    if is_callisto_path(path):
+        yield from _callisto_blocks(path, beam, follow, callisto or CallistoIngestSettings())
+        return
     from nenubroker.edge.spectra_file import SpectraFile
 
     spectra = SpectraFile(path)
@@ -77,6 +94,53 @@ def file_blocks(path: Path, beam: str, follow: bool = False, idle_timeout_s: flo
               else spectra.iter_blocks(include_lost=True))
     for block in blocks:
         yield block.to_chunk(beam, block.block_index, source=str(path))
+
+
+def _open_callisto(path: Path, follow: bool, callisto: CallistoIngestSettings) -> CallistoFile:
+    from nenubroker.edge.callisto_file import CallistoFile
+
+    if follow:
+        raise ValueError(f"{path}: --follow tails a growing .spectra file; an e-CALLISTO FITS file is written whole")
+    return CallistoFile(path, freq_step_hz=callisto.freq_step_hz, dither=callisto.dither,
+                        saturated_digit=callisto.saturated_digit, lost_digit=callisto.lost_digit)
+
+
+def _callisto_blocks(path: Path, beam: str, follow: bool, callisto: CallistoIngestSettings) -> Iterator[SpectraChunk]:
+    fits_file = _open_callisto(path, follow, callisto)
+    log.info("%s", fits_file.summary())
+    for block in fits_file.iter_blocks(callisto.block_time_samples):
+        yield block.to_chunk(beam, block.block_index, source=str(path))
+
+
+def describe_file(path: Path, follow: bool = False, callisto: CallistoIngestSettings | None = None) -> str:
+    """Open ``path`` as :func:`file_blocks` will and say what it holds, so that a missing, unreadable or
+    garbled file fails at once, naming the file (FileNotFoundError, SpectraFileError, CallistoFileError,
+    ValueError), before anything is sent."""
+    from nenubroker.edge.callisto_file import is_callisto_path
+    from nenubroker.edge.spectra_file import SpectraFile
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if is_callisto_path(path):
+        return _open_callisto(path, follow, callisto or CallistoIngestSettings()).summary()
+    spectra = SpectraFile(path, warn_truncated=not follow)
+    spectra.close()
+    return (f"{Path(path).name}: {spectra.n_blocks} blocks ({spectra.n_lost_blocks} lost) of {spectra.nffte} "
+            f"spectra x {spectra.layout.n_freq} channels")
+
+
+def settings_for_file(settings: Settings, path: Path) -> Settings:
+    """``settings`` with the averaging and chunk sizes for ``path``: those of ``ingest.callisto`` for an
+    e-CALLISTO FITS file (already at 0.25 s x ~0.35 MHz), unchanged for a ``.spectra`` file."""
+    from nenubroker.edge.callisto_file import is_callisto_path
+
+    if not is_callisto_path(path):
+        return settings
+    callisto = settings.ingest.callisto
+    ingest = settings.ingest.model_copy(update={
+        name: getattr(callisto, name)
+        for name in ("downsample_time", "downsample_freq", "chunk_time_samples", "overlap_time_samples")})
+    return settings.model_copy(update={"ingest": ingest})
 
 
 class Ingester:
@@ -130,38 +194,78 @@ class Ingester:
         self.volume.recorded_bytes += sum(a.get("bytes", 0) for a in announcements)
         return announcements
 
+    def end_streams(self) -> list[SpectraChunk]:
+        """End every beam's stream: send its final chunk (the samples not yet sent); return them."""
+        chunks = [chunk for downsampler in self._downsamplers.values() for chunk in downsampler.flush()]
+        for chunk in chunks:
+            self.producer.send(chunk)
+        return chunks
+
     def close(self) -> DeliveryReport:
-        report = self.producer.flush()
-        self.volume.streamed_bytes = report.bytes_delivered
-        if self.trigger_listener is not None:
-            self.trigger_listener.close()
+        """End the streams, wait for Kafka to take every chunk, stop serving triggers."""
+        try:
+            self.end_streams()
+        finally:
+            report = self.producer.flush()
+            self.volume.streamed_bytes = report.bytes_delivered
+            if self.trigger_listener is not None:
+                self.trigger_listener.close()
         return report
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so the stream ends cleanly (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _until_interrupted(blocks: Iterator[SpectraChunk]) -> Iterator[SpectraChunk]:
+    """``blocks`` until they end or Ctrl-C / SIGTERM arrives (then logged, not raised)."""
+    try:
+        yield from blocks
+    except KeyboardInterrupt:
+        log.info("interrupted: ending the streams and flushing what is queued")
 
 
 def run_ingest(settings: Settings, blocks: Iterator[SpectraChunk], ingester: Ingester | None = None,
                duration_s: float | None = None, max_chunks: int | None = None,
                report_every_s: float = 60.0) -> tuple[DeliveryReport, VolumeReport]:
-    """Ingest ``blocks`` until they end, ``duration_s`` passes or ``max_chunks`` chunks per beam were cut."""
+    """Ingest ``blocks`` until they end, ``duration_s`` passes or ``max_chunks`` chunks per beam were
+    cut, then end the streams (a final chunk per beam) and flush. Ctrl-C or SIGTERM ends them the
+    same way: an ordinary stop, whose report says what was delivered and what was dropped."""
     ingester = ingester or Ingester(settings)
     began = last_report = time.monotonic()
     chunks_per_beam: dict[str, int] = {}
-    try:
-        for block in blocks:
-            for chunk in ingester.ingest(block):
-                chunks_per_beam[chunk.beam] = chunks_per_beam.get(chunk.beam, 0) + 1
-            now = time.monotonic()
-            if now - last_report >= report_every_s:
-                log.info("volume: %s", ingester.volume.summary())
-                last_report = now
-            if duration_s is not None and now - began >= duration_s:
-                break
-            if max_chunks is not None and chunks_per_beam and min(chunks_per_beam.values()) >= max_chunks \
-                    and len(chunks_per_beam) == len(settings.simulator.beams):
-                break
-    finally:
-        report = ingester.close()
+    with _sigterm_as_interrupt():
+        try:
+            for block in _until_interrupted(blocks):
+                for chunk in ingester.ingest(block):
+                    chunks_per_beam[chunk.beam] = chunks_per_beam.get(chunk.beam, 0) + 1
+                now = time.monotonic()
+                if now - last_report >= report_every_s:
+                    log.info("volume: %s", ingester.volume.summary())
+                    last_report = now
+                if duration_s is not None and now - began >= duration_s:
+                    break
+                if max_chunks is not None and chunks_per_beam and min(chunks_per_beam.values()) >= max_chunks \
+                        and len(chunks_per_beam) == len(settings.simulator.beams):
+                    break
+        finally:
+            report = ingester.close()
     log.info("volume: %s", ingester.volume.summary())
     return report, ingester.volume
 
 
-__all__ = ["FULL_RESOLUTION_BYTES_PER_CHANNEL", "Ingester", "VolumeReport", "file_blocks", "run_ingest"]
+__all__ = ["FULL_RESOLUTION_BYTES_PER_CHANNEL", "Ingester", "VolumeReport", "describe_file", "file_blocks",
+           "run_ingest", "settings_for_file"]

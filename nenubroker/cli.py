@@ -119,30 +119,57 @@ def edge_simulate(
 
 @edge_app.command("ingest")
 def edge_ingest(
-    path: Annotated[Path, typer.Argument(help="NenuFAR .spectra file")],
+    path: Annotated[Path, typer.Argument(help="NenuFAR .spectra file, or e-CALLISTO FITS (.fit, .fit.gz, .fits)")],
     beam: Annotated[str, typer.Option(help="beam name for the stream (the Kafka key)")] = "beam0",
     follow: Annotated[bool, typer.Option(help="keep reading as the file grows, as at the telescope")] = False,
     idle_timeout: Annotated[float, typer.Option(help="with --follow: stop after this long without new data")] = 60.0,
     config: ConfigOption = None,
 ) -> None:
-    """Stream a .spectra file (or follow one being written) like a live beam."""
-    from nenubroker.edge.ingest import Ingester, file_blocks, run_ingest
+    """Stream a .spectra file (or follow one being written) or an e-CALLISTO FITS file like a live beam.
 
-    settings = _settings(config)
-    _stream_beams(settings, lambda: run_ingest(
-        settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout),
-        Ingester.with_recording(settings, [beam])))
+    FITS files use the ingest.callisto settings. A bad file is refused in one line, before anything is sent.
+    """
+    from nenubroker.edge.callisto_file import CallistoFileError
+    from nenubroker.edge.ingest import Ingester, describe_file, file_blocks, run_ingest, settings_for_file
+    from nenubroker.edge.spectra_file import SpectraFileError
+
+    settings = settings_for_file(_settings(config), path)
+    try:
+        typer.echo(f"reading {describe_file(path, follow=follow, callisto=settings.ingest.callisto)}", err=True)
+    except (OSError, ValueError) as error:  # missing, unreadable, garbled (Spectra/CallistoFileError), --follow FITS
+        typer.echo(f"nenubroker edge ingest: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        _stream_beams(settings, lambda: run_ingest(
+            settings, file_blocks(path, beam, follow=follow, idle_timeout_s=idle_timeout,
+                                  callisto=settings.ingest.callisto),
+            Ingester.with_recording(settings, [beam])))
+    except (SpectraFileError, CallistoFileError) as error:  # garbage further on in a file
+        typer.echo(f"nenubroker edge ingest: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+AvailableNowOption = Annotated[bool, typer.Option(help="process what is on the topic, then stop")]
+
+
+def _stage_arguments(config: Path | None, available_now: bool) -> list[str]:
+    return (["--config", str(config)] if config else []) + (["--available-now"] if available_now else [])
 
 
 @broker_app.command("detect")
-def broker_detect(
-    available_now: Annotated[bool, typer.Option(help="process what is on the topic, then stop")] = False,
-    config: ConfigOption = None,
-) -> None:
+def broker_detect(available_now: AvailableNowOption = False, config: ConfigOption = None) -> None:
     """Run the detect stage (chunks -> alerts) in this process."""
     from nenubroker.broker.stages.detect import main
 
-    main((["--config", str(config)] if config else []) + (["--available-now"] if available_now else []))
+    main(_stage_arguments(config, available_now))
+
+
+@broker_app.command("events")
+def broker_events(available_now: AvailableNowOption = False, config: ConfigOption = None) -> None:
+    """Run the events stage (alerts -> one event per burst: new, updates, final) in this process."""
+    from nenubroker.broker.stages.events import main
+
+    main(_stage_arguments(config, available_now))
 
 
 @module_app.command("list")

@@ -6,6 +6,7 @@ test session, and settings that give every test its own topics and checkpoints.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +76,25 @@ def spark(kafka: LocalKafka, cache_dir: Path):
         "spark": {"master": "local[2]"}, "paths": {"cache_dir": str(cache_dir)}}))
     yield session
     session.stop()
+
+
+@pytest.fixture
+def raw_values(settings: Settings):
+    """``raw_values(topic)``: the value bytes of every message on a topic of this test (VOEvent XML, say)."""
+    from confluent_kafka import Consumer
+
+    from nenubroker.kafka import client_config
+
+    def read(topic: str, idle_timeout_s: float = 5.0) -> list[bytes]:
+        consumer = Consumer(client_config(settings.kafka, "consumer", {"auto.offset.reset": "earliest"}))
+        consumer.subscribe([topic])
+        values, last = [], time.monotonic()
+        while time.monotonic() - last < idle_timeout_s:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                values.append(message.value())
+                last = time.monotonic()
+        consumer.close()
+        return values
+
+    return read

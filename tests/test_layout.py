@@ -52,7 +52,7 @@ def test_telescope_path_and_science_modules_import_neither_simulator_nor_spark(p
 def test_ingesting_a_file_loads_neither_simulator_nor_spark():
     """Transitively too: what `nenubroker edge ingest` imports at the telescope."""
     modules = ["nenubroker.edge.ingest", "nenubroker.edge.recorder", "nenubroker.edge.triggers",
-               "nenubroker.edge.spectra_file", "nenubroker.udfs.registry"]
+               "nenubroker.edge.spectra_file", "nenubroker.edge.callisto_file", "nenubroker.udfs.registry"]
     code = (f"import sys\nfor m in {modules!r}: __import__(m)\n"
             "print(sorted({m.split('.')[0] if m.startswith('pyspark') else m for m in sys.modules "
             "if m.startswith(('pyspark', 'nenubroker.edge.sim'))}))")

@@ -61,7 +61,11 @@ CHUNK_COLUMNS = (
     Column("freq_hz", "array<double>", "Hz", "channel centres (numpy array per row)"),
     Column("spectra", "binary", "", "Stokes I power, numpy float32 (n_time, n_freq) per row; NaN = lost"),
     Column("overlap_samples", "int", "",
-           "leading samples repeated from the previous chunk: report no burst peaking there"),
+           "leading samples repeated from the previous chunk (0: the first of a stream); bursts beginning "
+           "in their first half are the previous chunk's"),
+    Column("trailing_overlap_samples", "int", "",
+           "last samples the next chunk repeats (0: the final chunk of a stream); bursts beginning in "
+           "their second half are the next chunk's"),
 )
 
 #: Columns every detector gives each candidate (beside ``chunk_row``).

@@ -103,6 +103,7 @@ def chunk_table(chunks: Sequence[Any]) -> pd.DataFrame:
     """The chunk table of :class:`~nenubroker.records.chunk.SpectraChunk` objects."""
     return pd.DataFrame({
         "overlap_samples": np.array([c.overlap_samples for c in chunks], dtype=np.int64),
+        "trailing_overlap_samples": np.array([c.trailing_overlap_samples for c in chunks], dtype=np.int64),
         "beam": [c.beam for c in chunks],
         "chunk_index": np.array([c.chunk_index for c in chunks], dtype=np.int64),
         "time_start_unix_s": np.array([c.time_start_unix_s for c in chunks], dtype=np.float64),

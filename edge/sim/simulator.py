@@ -2,8 +2,10 @@
 
 A sample is the sum of ``nfft2int`` squared-modulus FFT outputs. Its power is therefore Gamma
 distributed with shape nfft2int and mean equal to the true power, and the noise sigma is
-mean / sqrt(nfft2int). Events (edge/sim/events.py) add to the true power before the Gamma draw; their
-``snr`` is the peak S/N of one pixel at this resolution. Persistent narrowband RFI channels are
+mean / sqrt(nfft2int). Events (edge/sim/events.py; every class of edge/sim/README.md) add to the
+true power before the Gamma draw; their ``snr`` is the peak S/N of one pixel at this resolution.
+An event stays scheduled until it has faded (``last_time_unix_s``), hours for a type I storm or a
+type IV, and each block evaluates only its own window of it. Persistent narrowband RFI channels are
 drawn once at start and stay on. A lost block is all NaN. Every event, RFI channel (per block)
 and lost block is reported in the truth list that ``next_block`` returns. Axes follow the
 beamformer: channel j of subband n is at n * 195312.5 + (j - fftlen / 2) * df Hz, and spectra

@@ -6,9 +6,18 @@ every InjectedEvent field as a property, so ``read_truth_tfcat`` rebuilds the ev
 Outlines by kind, in (unix s, Hz):
 
 - type_iii: the drifting band between the peak and one e-folding decay, from start to stop frequency.
+- type_iii_u, type_iii_j: the same band around the U (the gap between its legs left out where they
+  are further apart than the decay) or along the J, which flattens at the turning frequency.
 - type_iiib: a MultiPolygon with one box per stria (FWHM in time and frequency, slanted by its drift).
-- jupiter_s: the parallelogram swept by the FWHM ridge.
-- spike, lost_block: a box. rfi_impulse: a vertical LineString. rfi_persistent: a horizontal LineString.
+- type_ii: a MultiPolygon with one band per lane and sub-band (FWHM), drifting with the shock.
+- type_iv: the +-2 sigma band, following the drift of a moving one (a box when stationary).
+- jupiter_s: the parallelogram swept by the FWHM ridge. jupiter_l: the arc, ``duration_s`` wide.
+- type_i (the storm), type_v, spike, lost_block: a box. rfi_impulse: a vertical LineString.
+  rfi_persistent: a horizontal LineString.
+
+Every event carries ``circular_polarisation`` (V/I of the emission; the simulated data are Stokes
+I). The parameters of the newer kinds (``speed_km_s``, ``band_split``, ...) are written only where
+they differ from their defaults.
 
 Only bursts and impulsive RFI count as events to find; persistent RFI channels and lost blocks
 are reported by the simulator once per block and are not something to alert on.
@@ -28,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from nenubroker.edge.sim import jupiter, solar, storms
 from nenubroker.edge.sim.events import (
     DRIFTING_KINDS,
     EVENT_KINDS,
@@ -57,23 +67,56 @@ _FIELDS: dict[str, FieldSpec] = {
     "snr": ("Peak S/N of one pixel at the simulator resolution", "float", "stat.snr", None),
     "drift": ("Frequency drift rate at freq_start_hz (null when the kind does not drift)", "float",
               "arith.rate;em.freq", "Hz/s"),
-    "group_id": ("Shared by a harmonic pair, a spike cluster, an S-burst train or one RFI channel", "str",
+    "group_id": ("Shared by a harmonic pair, a spike cluster, an S-burst train, a type III group and its "
+                 "type V, or one RFI channel", "str",
                  "meta.id.parent", None),
     "harmonic": ("Harmonic number of a type III ridge (1 fundamental, 2 harmonic)", "int", "meta.code", None),
     "time_start_unix_s": ("Start of the event (type III: peak at freq_start_hz)", "float", "time.start", "s"),
-    "duration_s": ("Duration at one frequency: FWHM; type III e-folding decay at freq_start_hz; "
-                   "type IIIb stria lifetime", "float", "time.duration", "s"),
+    "duration_s": ("Duration at one frequency: FWHM; type III, U, J e-folding decay at freq_start_hz; "
+                   "type IIIb stria lifetime; type I, II, IV, V the whole event; Jupiter L the arc", "float",
+                   "time.duration", "s"),
     "freq_start_hz": ("Top frequency of drifting and broadband kinds, centre of narrowband ones", "float",
                       "em.freq", "Hz"),
-    "freq_stop_hz": ("Bottom frequency of drifting and broadband kinds", "float", "em.freq", "Hz"),
+    "freq_stop_hz": ("Bottom frequency of drifting and broadband kinds (U, J: the turning frequency)", "float",
+                     "em.freq", "Hz"),
     "bandwidth_hz": ("FWHM bandwidth of narrowband kinds, total band of broadband ones", "float",
                      "spect.line.width", "Hz"),
     "striae_freq_hz": ("Centre frequency of each stria (type IIIb)", "float", "em.freq", "Hz"),
     "striae_width_hz": ("FWHM width of each stria (type IIIb)", "float", "spect.line.width", "Hz"),
     "striae_amplitude": ("Relative amplitude of each stria (type IIIb)", "float", "arith.ratio", None),
     "stria_drift_hz_per_s": ("Frequency drift of each stria (type IIIb)", "float", "arith.rate;em.freq", "Hz/s"),
+    "circular_polarisation": ("Degree of circular polarisation V/I of the emission, positive right-handed "
+                              "(IAU); the simulated data are Stokes I", "float", "phys.polarization.circular", None),
+    "seed": ("Seed of the event's fine structure (type I bursts, type II patches and herringbones, "
+             "type IV variations, L-bursts)", "int", "meta.code", None),
+    "speed_km_s": ("Radial speed of the source: type II shock, U/J beam along its loop, moving type IV", "float",
+                   "phys.veloc", "km/s"),
+    "density_fold": ("Fold of the Newkirk (1961) coronal density model the source moves through", "float",
+                     "arith.factor", None),
+    "freq_end_hz": ("Frequency where a U burst's rising branch ends", "float", "em.freq", "Hz"),
+    "harmonic_ratio": ("Harmonic to fundamental lane frequency ratio (type II)", "float", "arith.ratio", None),
+    "band_split": ("Relative band split f_upper / f_lower - 1 of each type II lane", "float", "arith.ratio", None),
+    "relative_bandwidth": ("FWHM bandwidth over frequency of one type II sub-band", "float", "arith.ratio", None),
+    "burst_rate_per_s": ("Type I bursts, type II herringbones or Jupiter L-bursts per second", "float",
+                         "arith.rate", "1/s"),
+    "continuum_level": ("Type I storm continuum relative to the snr of its brightest bursts", "float",
+                        "arith.ratio", None),
+    "modulation_period_s": ("Period of type IV pulsations or of Jupiter L modulation lanes", "float",
+                            "time.period", "s"),
+    "modulation_depth": ("Depth of type IV pulsations or of Jupiter L modulation lanes", "float", "arith.ratio",
+                         None),
+    "modulation_drift_hz_per_s": ("Frequency drift of Jupiter L modulation lanes", "float", "arith.rate;em.freq",
+                                  "Hz/s"),
+    "arc_delay_s": ("Jupiter L arc: delay of its band edges after its mid-band vertex (negative: vertex-late)",
+                    "float", "time.interval", "s"),
 }
 _STRIAE = ("striae_freq_hz", "striae_width_hz", "striae_amplitude")
+_OPTIONAL = ("seed", "speed_km_s", "density_fold", "freq_end_hz", "harmonic_ratio", "band_split",
+             "relative_bandwidth", "burst_rate_per_s", "continuum_level", "modulation_period_s", "modulation_depth",
+             "modulation_drift_hz_per_s", "arc_delay_s")
+_DEFAULTS = {f.name: f.default for f in fields(InjectedEvent)}
+_RINGS = {"type_ii": solar.type_ii_outline, "type_iii_u": solar.loop_outline, "type_iii_j": solar.loop_outline,
+          "jupiter_l": jupiter.jupiter_l_outline}
 
 
 def event_geometry(event: InjectedEvent, n_points: int = 24) -> dict[str, Any]:
@@ -90,6 +133,11 @@ def event_geometry(event: InjectedEvent, n_points: int = 24) -> dict[str, Any]:
                                  event.stria_drift_hz_per_s)["coordinates"]
                     for c, f, w in zip(centres, event.striae_freq_hz, event.striae_width_hz, strict=True)]
         return {"type": "MultiPolygon", "coordinates": polygons}
+    if event.kind in _RINGS or (event.kind == "type_iv" and event.speed_km_s > 0):
+        rings = (_RINGS.get(event.kind) or storms.type_iv_outline)(event, n_points)
+        polygons = [[exterior_ring(ring)] for ring in rings]
+        return {"type": "Polygon", "coordinates": polygons[0]} if len(polygons) == 1 else \
+            {"type": "MultiPolygon", "coordinates": polygons}
     if event.kind in ("type_iii", "jupiter_s") and hi_hz > lo_hz:
         f = np.linspace(hi_hz, lo_hz, n_points)
         if event.kind == "type_iii":
@@ -111,6 +159,9 @@ def event_feature(event: InjectedEvent) -> dict[str, Any]:
     for name in _STRIAE:
         properties[name] = list(properties[name])
         if not properties[name]:
+            del properties[name]
+    for name in _OPTIONAL:
+        if properties[name] == _DEFAULTS[name]:
             del properties[name]
     return tfcat_feature(event.event_id, event_geometry(event), properties)
 

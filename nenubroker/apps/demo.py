@@ -1,8 +1,9 @@
 """``nenubroker demo``: the whole pipeline on this machine, as separate processes.
 
 1. a single-node Kafka (KRaft) on loopback, 2. the edge streaming simulated beams, 3. the Spark
-broker (``spark-submit broker/stages/detect.py``), and in the foreground 4. a subscriber printing
-each alert and dead letter as it arrives. Ctrl-C or ``--duration`` stops everything, children
+broker (``spark-submit broker/stages/all.py``: the detect and events stages), and in the foreground
+4. a subscriber printing each alert and dead letter as it arrives, and each event that spanned
+several alerts once it has ended. Ctrl-C or ``--duration`` stops everything, children
 first, and prints a summary. Logs and the truth catalogue are in ``paths.run_dir``.
 """
 
@@ -23,7 +24,7 @@ from rich.console import Console
 from nenubroker.apps.jars import resolve_jars
 from nenubroker.apps.local_kafka import LocalKafka
 from nenubroker.broker.spark import spark_submit_command
-from nenubroker.broker.stages import detect
+from nenubroker.broker.stages import all as broker_stages
 from nenubroker.client import format_alert, subscribe
 from nenubroker.conf.settings import Settings
 from nenubroker.edge.sim.truth import found_events, load_truth, to_find
@@ -91,23 +92,25 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
     truth_path.unlink(missing_ok=True)
     children: list[subprocess.Popen[bytes]] = []
     alerts: list[dict] = []
-    dead_letters = 0
+    dead_letters = finals = 0
     crashed: list[subprocess.Popen[bytes]] = []
     started = time.time()
     with kafka:
         ensure_all_topics(settings)
         console.print(f"Kafka (KRaft) on {kafka.bootstrap_servers}, logs in {kafka.log_file}")
         try:
-            children.append(_start(spark_submit_command(settings, Path(detect.__file__), "--config", str(config_file)),
-                                   run_dir / "broker.log", env))
+            children.append(_start(spark_submit_command(settings, Path(broker_stages.__file__), "--config",
+                                                        str(config_file)), run_dir / "broker.log", env))
             children.append(_start([sys.executable, "-m", "nenubroker.cli", "edge", "simulate",
                                     "--truth", str(truth_path)], run_dir / "edge.log", env))
             console.print(f"edge: simulated beams {', '.join(settings.simulator.beams)} -> "
                           f"{settings.kafka.topics.chunks}  (log {run_dir / 'edge.log'})")
-            console.print(f"broker: spark-submit detect on {settings.spark.master} -> "
-                          f"{settings.kafka.topics.alerts}  (log {run_dir / 'broker.log'})")
+            console.print(f"broker: spark-submit detect + events on {settings.spark.master} -> "
+                          f"{settings.kafka.topics.alerts}, {settings.kafka.topics.events}  "
+                          f"(log {run_dir / 'broker.log'})")
             console.print(f"alerts as they arrive ({settings.kafka.topics.alerts}, "
-                          f"{settings.kafka.topics.dead_letter}); the first take ~20 s while Spark starts."
+                          f"{settings.kafka.topics.dead_letter}), and each burst's event when it has ended "
+                          f"({settings.kafka.topics.events}); the first take ~20 s while Spark starts."
                           + (f" Stopping after {duration_s:.0f} s." if duration_s else " Ctrl-C stops."))
 
             def should_stop() -> bool:
@@ -119,11 +122,15 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
                                   f"(exit {child.returncode}); see its log in {run_dir}[/]")
                 return bool(crashed)
 
-            topics = [settings.kafka.topics.alerts, settings.kafka.topics.dead_letter]
+            topics = [settings.kafka.topics.alerts, settings.kafka.topics.dead_letter, settings.kafka.topics.events]
             for record in subscribe(topics, settings, from_unix_s=started, should_stop=should_stop):
                 if "reason" in record:
                     dead_letters += 1
                     console.print(f"[yellow]{format_alert(record)}[/]")
+                elif "event_id" in record:
+                    finals += record["status"] == "final"
+                    if record["status"] == "final" and record["n_alerts"] > 1:  # a burst longer than a chunk
+                        console.print(f"[cyan]{format_alert(record)}[/]")
                 else:
                     alerts.append(record)
                     console.print(format_alert(record))
@@ -132,16 +139,16 @@ def run_demo(settings: Settings, duration_s: float | None = None, fresh: bool = 
         finally:
             for child in reversed(children):
                 _stop(child)
-    _summary(alerts, dead_letters, load_truth(truth_path), time.time() - started)
+    _summary(alerts, dead_letters, finals, load_truth(truth_path), time.time() - started)
     return 1 if crashed else 0
 
 
-def _summary(alerts: list[dict], dead_letters: int, events: list[dict], elapsed_s: float) -> None:
+def _summary(alerts: list[dict], dead_letters: int, finals: int, events: list[dict], elapsed_s: float) -> None:
     per_beam = Counter(alert["beam"] for alert in alerts)
     found = found_events(events, alerts)
     console.print(f"\n[bold]summary[/] after {elapsed_s:.0f} s: {len(alerts)} alerts "
                   f"({', '.join(f'{beam}: {n}' for beam, n in sorted(per_beam.items())) or 'none'}), "
-                  f"{dead_letters} dead letters; {len(to_find(events))} events injected "
+                  f"{dead_letters} dead letters, {finals} events ended; {len(to_find(events))} events injected "
                   f"(each spike of a cluster and S-burst of a train counts), {len(found)} of them inside an alert.")
     if alerts:
         latencies = sorted(a["processed_unix_s"] - a["chunk_created_unix_s"] for a in alerts)

@@ -27,6 +27,7 @@ from nenubroker.records import avro
 TOPIC_ROLES = {
     "chunks": ("edge -> broker: detection chunks of each beam's dynamic spectrum", "spectra_chunk"),
     "alerts": ("broker -> subscribers: every burst alert", "alert"),
+    "events": ("events stage -> subscribers: one event per burst, however long (new, update, final)", "event"),
     "dead_letter": ("records the broker could not use, with the reason", "dead_letter"),
     "triggers": ("broker -> edge: windows to record at full resolution", "trigger"),
     "recordings": ("edge -> all: a recording was written, or a trigger missed", "recording"),

@@ -381,15 +381,18 @@ def _utc(unix_s: float) -> str:
 
 
 def format_alert(alert: dict[str, Any]) -> str:
-    """One line per alert (or dead letter), for people watching a terminal."""
+    """One line per alert (or event, or dead letter), for people watching a terminal."""
     if "reason" in alert:  # a dead letter
         return (f"DEAD LETTER {alert['source_topic']}[{alert['source_partition']}]@{alert['source_offset']}: "
                 f"{alert['reason']}")
     low, high, drift = alert["freq_min_hz"] / 1e6, alert["freq_max_hz"] / 1e6, alert["drift_hz_per_s"] / 1e6
-    return (f"{_utc(alert['time_peak_unix_s'])}  {alert['beam']:<8} {alert['freq_peak_hz'] / 1e6:6.2f} MHz "
+    line = (f"{_utc(alert['time_peak_unix_s'])}  {alert['beam']:<8} {alert['freq_peak_hz'] / 1e6:6.2f} MHz "
             f"[{low:.1f}-{high:.1f}]  {alert['duration_s']:5.2f} s  {drift:+6.2f} MHz/s  "
-            f"S/N {alert['snr']:6.1f}  {alert.get('class_label') or '-':<9} {alert['detector']}  "
-            f"id {alert['alert_id']}")
+            f"S/N {alert['snr']:6.1f}  {alert.get('class_label') or '-':<9} ")
+    if "event_id" in alert:  # an event of the events stage
+        return (line + f"event {alert['status']} r{alert['revision']} ({alert['n_alerts']} alerts)  "
+                       f"id {alert['event_id']}")
+    return line + f"{alert['detector']}  id {alert['alert_id']}"
 
 
 __all__ = ["AlertSelection", "SubscribeStats", "consumer_config", "format_alert",

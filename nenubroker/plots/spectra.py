@@ -38,8 +38,9 @@ from nenubroker.records.chunk import SpectraChunk
 from nenubroker.udfs.burst_search.core import normalise_channels
 
 QUIET_PERCENTILE = 10.0
-KIND_COLOURS = dict(zip(EVENT_KINDS, ["white", "cyan", "magenta", "lime", "red", "orange", "black"],
-                        strict=True))
+KIND_COLOURS = dict(zip(EVENT_KINDS, ["white", "cyan", "magenta", "lime", "red", "orange", "black",
+                                     "gold", "deepskyblue", "hotpink", "orchid", "springgreen", "khaki",
+                                     "aquamarine"], strict=True))
 
 
 def _grid(blocks: Sequence[SpectraChunk]) -> tuple[np.ndarray, float, float]:

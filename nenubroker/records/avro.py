@@ -25,8 +25,8 @@ CONTENT_TYPE = "application/avro"
 
 #: Newest schema version of each message type; writers use it.
 CURRENT_VERSIONS = {
-    "spectra_chunk": 1, "alert": 2, "dead_letter": 1, "trigger": 1, "recording": 1, "chunk_features": 1,
-    "batch_request": 1, "batch_status": 1,
+    "spectra_chunk": 2, "alert": 2, "dead_letter": 1, "trigger": 1, "recording": 1, "chunk_features": 1,
+    "batch_request": 1, "batch_status": 1, "event": 1,
 }
 
 Headers = list[tuple[str, bytes]]

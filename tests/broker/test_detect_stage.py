@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -44,21 +43,6 @@ def simulated_chunks(settings, beam_name, events=()):
     return (chunk for chunk, _ in detection_chunks(beam, settings))
 
 
-def read_raw(settings, topic, idle_timeout_s=5.0) -> list[bytes]:
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(client_config(settings.kafka, **{"group.id": f"raw-{topic}", "auto.offset.reset": "earliest"}))
-    consumer.subscribe([topic])
-    values, last = [], time.monotonic()
-    while time.monotonic() - last < idle_timeout_s:
-        message = consumer.poll(0.5)
-        if message is not None and not message.error():
-            values.append(message.value())
-            last = time.monotonic()
-    consumer.close()
-    return values
-
-
 def send_chunks(settings, beam_name, n_chunks, events=()):
     producer = ChunkProducer(settings.kafka)
     chunks = [chunk for chunk, _ in zip(simulated_chunks(settings, beam_name, events), range(n_chunks))]
@@ -68,7 +52,7 @@ def send_chunks(settings, beam_name, n_chunks, events=()):
     return chunks
 
 
-def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark, settings):
+def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark, settings, raw_values):
     spikes_topic = settings.kafka.topics.alerts + ".spikes"
     settings = settings.model_copy(update={"routing": settings.routing.model_copy(update={"filters": [
         AlertFilter(name="spikes", topic=spikes_topic, expression="class_label == 'spike'")]})})
@@ -88,7 +72,7 @@ def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark
     assert alert["processed_unix_s"] >= alert["kafka_ingest_unix_s"] > 0
     assert read_topic(settings, settings.kafka.topics.dead_letter, idle_timeout_s=2) == []
     assert [a["alert_id"] for a in read_topic(settings, spikes_topic)] == [alert["alert_id"]]  # the filter's topic
-    [packet] = read_raw(settings, settings.kafka.topics.voevents)
+    [packet] = raw_values(settings.kafka.topics.voevents)
     validate_voevent(packet.decode())  # valid VOEvent 2.0, citing the alert, role "test" (simulated data)
     assert f"#{alert['alert_id']}" in packet.decode() and 'role="test"' in packet.decode()
 

@@ -32,7 +32,7 @@ def test_decode_keeps_good_chunks_and_rejects_bad_ones_in_order(beam_chunks, sou
     assert [(record.offset, c.chunk_index) for record, c in decoded] == [(1, chunk.chunk_index)]
     np.testing.assert_array_equal(decoded[0].chunk.data, chunk.data)
     assert [record.offset for record, _ in rejected] == [0, 2]
-    assert rejected[0].reason.startswith("not a 'spectra_chunk' v1 Avro record")
+    assert rejected[0].reason.startswith("not a 'spectra_chunk' v2 Avro record")
     assert rejected[1].reason.startswith("100% of the samples are NaN or infinite")
 
 

@@ -77,7 +77,7 @@ def test_bad_records_become_dead_letters_with_their_reason(offline_settings, bea
     def reason(value, headers):
         return _dead_letter_reason(offline_settings, source_record, value, headers)
 
-    assert "not a 'spectra_chunk' v1 Avro record" in reason(b"this is not avro", headers)
+    assert "not a 'spectra_chunk' v2 Avro record" in reason(b"this is not avro", headers)
     assert "unknown schema version 7" in reason(value, [("schema_version", b"7")])
     short = avro.encode("spectra_chunk", {**chunk.to_record(), "data": chunk.to_record()["data"][:400]})
     assert "data holds 400 bytes" in reason(*short)

@@ -30,7 +30,7 @@ def test_topics_are_created_once(settings):
 def test_simulated_beams_arrive_keyed_by_beam_with_version_header(settings, tmp_path):
     ensure_topics(settings.kafka)
     report, volume = stream_simulated_beams(settings, max_chunks=3, truth_path=tmp_path / "truth.jsonl")
-    assert (report.sent, report.delivered, report.dropped) == (6, 6, [])
+    assert (report.sent, report.delivered, report.dropped) == (8, 8, [])  # 3 chunks and the final one per beam
     assert volume.beams == 2
     assert volume.data_duration_s == pytest.approx((64 + 2 * 48) * 4 * 16 * 256 / 195312.5)  # overlap 16
     assert volume.streamed_bytes == report.bytes_delivered
@@ -38,17 +38,21 @@ def test_simulated_beams_arrive_keyed_by_beam_with_version_header(settings, tmp_
     consumer = Consumer(client_config(settings.kafka, **{"group.id": "t", "auto.offset.reset": "earliest"}))
     consumer.subscribe([settings.kafka.topics.chunks])
     chunks = []
-    while len(chunks) < 6:
+    while len(chunks) < 8:
         message = consumer.poll(10)
-        assert message is not None, f"only {len(chunks)} of 6 chunks came back"
+        assert message is not None, f"only {len(chunks)} of 8 chunks came back"
         headers = dict(message.headers())
-        assert headers["schema_version"] == b"1"
+        assert headers["schema_version"] == b"2"
         chunk = SpectraChunk.decode(message.value(), message.headers())
         assert message.key() == chunk.beam.encode()
         chunks.append(chunk)
     consumer.close()
-    assert sorted((c.beam, c.chunk_index) for c in chunks) == [(b, i) for b in ("beam0", "beam1") for i in range(3)]
-    assert all(c.data.shape == (64, 192) and np.isfinite(c.data).all() for c in chunks)
+    assert sorted((c.beam, c.chunk_index) for c in chunks) == [(b, i) for b in ("beam0", "beam1") for i in range(4)]
+    assert all(np.isfinite(c.data).all() for c in chunks)
+    # the stream stops on a chunk boundary: the final chunk is the 16 samples chunk 2 shares with it
+    assert sorted((c.chunk_index, c.data.shape, c.overlap_samples, c.trailing_overlap_samples) for c in chunks
+                  if c.beam == "beam0") == [(0, (64, 192), 0, 16), (1, (64, 192), 16, 16), (2, (64, 192), 16, 16),
+                                            (3, (16, 192), 16, 0)]
 
 
 def test_oversized_chunk_is_refused_with_a_clear_error(settings):
@@ -128,5 +132,5 @@ def test_schemas_are_published_on_the_schema_topic(settings):
     ensure_all_topics(settings)
     ensure_all_topics(settings)  # idempotent: the topic is compacted by key
     schemas = fetch_schemas(settings.kafka)
-    assert {"alert.v1", "alert.v2", "spectra_chunk.v1", "trigger.v1"} <= set(schemas)
+    assert {"alert.v1", "alert.v2", "spectra_chunk.v1", "spectra_chunk.v2", "trigger.v1"} <= set(schemas)
     assert schemas["alert.v2"]["name"] == "Alert"

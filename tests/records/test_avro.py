@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -15,15 +17,16 @@ def _chunk(n_time=8, n_freq=4) -> SpectraChunk:
 
 
 def test_chunk_round_trip_keeps_values_axes_and_version_header():
-    chunk = _chunk()
+    chunk = replace(_chunk(), overlap_samples=2, trailing_overlap_samples=0)
     value, headers = chunk.encode()
-    assert dict(headers)["schema_version"] == b"1"
+    assert dict(headers)["schema_version"] == b"2"
     assert dict(headers)["schema"] == b"spectra_chunk"
     back = SpectraChunk.decode(value, headers)
     np.testing.assert_array_equal(back.data, chunk.data)
     np.testing.assert_array_equal(back.freq_hz, chunk.freq_hz)
     assert (back.beam, back.chunk_index, back.time_step_s) == ("beam3", 7, 0.021)
     np.testing.assert_allclose(back.time_unix_s - 1.7e9, 0.021 * np.arange(8), atol=1e-6)
+    assert (back.overlap_samples, back.trailing_overlap_samples) == (2, 0)
 
 
 def test_unknown_schema_version_is_named():
@@ -127,3 +130,39 @@ def test_arrow_schema_holds_decoded_records():
 def test_shape_of_a_chunk_is_that_of_its_data():
     chunk = _chunk(n_time=8, n_freq=4)
     assert (chunk.n_time, chunk.n_freq) == (8, 4)
+
+
+def _chunk_v1(overlap_samples: int) -> dict:
+    """A chunk record as a v1 writer makes it (no trailing_overlap_samples)."""
+    record = replace(_chunk(), overlap_samples=overlap_samples).to_record()
+    record.pop("trailing_overlap_samples", None)
+    return record
+
+
+def test_chunk_written_as_v1_still_decodes_repeating_as_many_samples_at_its_end():
+    value, headers = avro.encode("spectra_chunk", _chunk_v1(overlap_samples=3), version=1)
+    assert dict(headers)["schema_version"] == b"1"
+    chunk = SpectraChunk.decode(value, headers)
+    assert (chunk.overlap_samples, chunk.trailing_overlap_samples) == (3, 3)  # the v2 default: same as overlap
+    np.testing.assert_array_equal(chunk.data, _chunk().data)
+
+
+def test_old_reader_reads_a_new_chunk_ignoring_the_trailing_overlap():
+    import json
+
+    from nenubroker.conf.settings import SCHEMA_DIR
+
+    value, headers = replace(_chunk(), overlap_samples=3, trailing_overlap_samples=0).encode()
+    published = {"spectra_chunk.v2": json.loads((SCHEMA_DIR / "spectra_chunk.v2.avsc").read_text())}
+    record = avro.decode("spectra_chunk", value, headers, reader_version=1, writer_schemas=published)
+    assert record == _chunk_v1(overlap_samples=3)
+
+
+def test_overlaps_outside_the_chunk_are_chunk_errors():
+    record = _chunk(n_time=8).to_record()
+    with pytest.raises(ChunkError, match=r"trailing_overlap_samples=8 outside \[0, n_time=8\)"):
+        SpectraChunk.from_record({**record, "trailing_overlap_samples": 8})
+    with pytest.raises(ChunkError, match=r"overlap_samples=9 outside \[0, n_time=8\]"):
+        SpectraChunk.from_record({**record, "overlap_samples": 9})
+    only_repeats = SpectraChunk.from_record({**record, "overlap_samples": 8, "trailing_overlap_samples": 0})
+    assert only_repeats.overlap_samples == only_repeats.n_time  # a final chunk may hold only shared samples

@@ -1,8 +1,12 @@
+import time
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from nenubroker.conf.settings import SimulatorSettings
-from nenubroker.edge.sim.events import InjectedEvent, event_power
+from nenubroker.edge.sim.draws import random_event
+from nenubroker.edge.sim.events import DRIFTING_KINDS, RANDOM_KINDS, InjectedEvent, event_power
 from nenubroker.edge.sim.simulator import BeamSimulator, beamformer_freq_hz, sky_background
 
 T0 = 1.7e9
@@ -68,3 +72,41 @@ def test_random_events_follow_their_rates_and_are_reported_in_their_block():
     kinds = [e.kind for e in events]
     assert 300 < kinds.count("type_iii") < 420  # ~360 expected
     assert kinds.count("spike") >= 140  # ~180 clusters expected, each of one or more spikes
+
+
+NEW_KINDS = ("type_i", "type_ii", "type_iii_u", "type_iii_j", "type_iv", "type_v", "jupiter_l")
+
+
+def test_new_kinds_are_off_by_default_so_the_default_sky_is_unchanged():
+    rates = SimulatorSettings().event_rates_per_min
+    assert all(rates[kind] == 0 for kind in NEW_KINDS)
+    assert set(RANDOM_KINDS) <= set(rates)
+
+
+def test_the_simulator_draws_every_kind_whose_rate_is_set():
+    settings = SimulatorSettings(realtime=False, fftlen=16, nfft2int=256, n_subbands=96, persistent_rfi_channels=0,
+                                 event_rates_per_min=dict.fromkeys(RANDOM_KINDS, 12.0))  # 20.3-39 MHz
+    beam = BeamSimulator("b", settings, start_unix_s=T0)
+    truth = [e for _ in range(8) for e in beam.next_block()[1]]
+    assert {e.kind for e in truth} == set(RANDOM_KINDS)
+    for event in truth:
+        assert (event.drift_hz_per_s < 0 or (event.kind == "type_iv" and event.speed_km_s == 0)) == (
+            event.kind in DRIFTING_KINDS)
+        assert event.freq_range_hz()[0] < event.freq_range_hz()[1]
+    long_ones = [e for e in beam.scheduled_events if e.kind in ("type_i", "type_iv")]
+    assert long_ones  # hours-long events stay scheduled, block after block
+
+
+def test_a_block_with_hours_long_events_on_is_still_much_faster_than_real_time():
+    sim = BeamSimulator("beam0", SimulatorSettings(realtime=False), start_unix_s=T0)
+    rng = np.random.default_rng(3)
+    lo, hi = float(sim.freq_hz.min()), float(sim.freq_hz.max())
+    for kind in NEW_KINDS:
+        for event in random_event(kind, rng, "beam0", T0 - 60, lo, hi, 3.0, harmonic_fraction=1.0):
+            sim.inject(replace(event, time_start_unix_s=event.time_start_unix_s + (60 if kind == "type_v" else 0)))
+    sim.next_block()  # warm-up
+    began = time.perf_counter()
+    for _ in range(5):
+        sim.next_block()
+    per_block_s = (time.perf_counter() - began) / 5
+    assert per_block_s < 0.5 * sim.block_duration_s  # typically 0.05-0.08 s for a 1.34 s block
