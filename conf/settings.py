@@ -94,7 +94,7 @@ class SparkSettings(_Section):
 class ModulesSettings(_Section):
     """Science modules (udfs/): which run, in order, with which parameters."""
 
-    enabled: list[str] = ["rfi_flagger", "burst_search", "burst_features", "classifier_forest"]
+    enabled: list[str] = ["gain_steps", "rfi_flagger", "burst_search", "burst_features", "classifier_forest"]
     params: dict[str, dict[str, Any]] = {}
     alert_classifier: str | None = "classifier_forest"
     max_nonfinite_fraction: float = Field(0.5, ge=0, le=1)

@@ -79,7 +79,14 @@ CANDIDATE_COLUMNS = (
     Column("freq_min_hz", "double", "Hz"),
     Column("freq_max_hz", "double", "Hz"),
     Column("drift_hz_per_s", "double", "Hz/s", "frequency drift; negative = to lower frequencies"),
-    Column("snr", "double", "", "detection S/N"),
+    Column(
+        "snr",
+        "double",
+        "",
+        "matched-filter S/N at the detection resolution: the channel-normalised excess summed along the "
+        "burst's measured track, over its band and its best window of 1-16 samples, divided by the noise "
+        "of that sum (the S/N benchmarks give a noiseless simulated event)",
+    ),
     Column("peak_power", "double", "", "peak power over the channel background, minus 1"),
     Column("cutout", "binary", "", "numpy float32 (32, 32): normalised dynamic spectrum around the burst"),
 )

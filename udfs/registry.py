@@ -71,19 +71,31 @@ def run_modules(chunks: pd.DataFrame, modules: Sequence[ScienceModule],
 
     Returns the chunk table with the chunk modules' columns, and the candidate table with the
     chunk's identity, the detector's columns and the candidate modules' columns. Pixels a chunk
-    module flags in ``rfi_mask`` are NaN for the detector.
+    module flags in ``rfi_mask`` are NaN for the detector; a chunk module's ``gain_db`` (the
+    receiver's gain change, dB per pixel) is divided out of ``spectra`` for the modules after it.
     """
     params = params or {}
     chunks = chunks.reset_index(drop=True)
     candidates = pd.DataFrame()
     for module in modules:
         if module.level == "chunk":
-            chunks = pd.concat([chunks, module.run(chunks, params.get(module.name))], axis=1)
+            made = module.run(chunks, params.get(module.name))
+            chunks = _remove_gain(pd.concat([chunks, made], axis=1), made)
         elif module.level == "detector":
             candidates = module.run(_blank_flagged(chunks), params.get(module.name))
         elif not candidates.empty:
             candidates = pd.concat([candidates, module.run(candidates, params.get(module.name))], axis=1)
     return chunks, candidates
+
+
+def _remove_gain(chunks: pd.DataFrame, made: pd.DataFrame) -> pd.DataFrame:
+    """The spectra over 10^(gain_db / 10) when a chunk module just made ``gain_db`` (udfs/gain_steps)."""
+    if "gain_db" not in made.columns:
+        return chunks
+    corrected = [spectra if not np.any(gain) else
+                 (np.asarray(spectra, dtype=np.float32) * np.power(10.0, -np.asarray(gain) / 10.0)).astype(np.float32)
+                 for spectra, gain in zip(chunks["spectra"], made["gain_db"], strict=True)]
+    return chunks.assign(spectra=corrected)
 
 
 def _blank_flagged(chunks: pd.DataFrame) -> pd.DataFrame:

@@ -66,7 +66,8 @@ def test_injected_burst_becomes_one_alert_with_its_beam_time_and_frequency(spark
     assert abs(alert["time_peak_unix_s"] - (T0 + 3.125)) <= 2 * chunks[0].time_step_s
     assert abs(alert["freq_peak_hz"] - 47e6) <= 2 * channel_hz
     assert alert["detector"] == "burst_search"
-    assert set(alert["module_versions"]) == {"rfi_flagger", "burst_search", "burst_features", "classifier_forest"}
+    assert set(alert["module_versions"]) == {"gain_steps", "rfi_flagger", "burst_search", "burst_features",
+                                             "classifier_forest"}
     assert alert["class_label"] == "spike" and alert["classifier"].startswith("classifier_forest")
     assert sum(alert["class_probabilities"].values()) == pytest.approx(1.0)
     assert alert["processed_unix_s"] >= alert["kafka_ingest_unix_s"] > 0

@@ -1,7 +1,7 @@
 """Drift-rate burst search: the science module declaration (the search itself is in core.py).
 
->>> MODULE.level, MODULE.inputs[-1], Params().snr_threshold
-('detector', 'overlap_samples', 7.5)
+>>> MODULE.level, MODULE.inputs[-2:], Params().snr_threshold
+('detector', ('overlap_samples', 'trailing_overlap_samples'), 7.5)
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from nenubroker.udfs.burst_search.core import MODULE_NAME, MODULE_VERSION, detect_bursts
 from nenubroker.udfs.contract import CANDIDATE_COLUMNS, ScienceModule
 
-INPUTS = ("beam", "chunk_index", "time_start_unix_s", "time_step_s", "freq_hz", "spectra", "overlap_samples")
+INPUTS = ("beam", "chunk_index", "time_start_unix_s", "time_step_s", "freq_hz", "spectra", "overlap_samples",
+          "trailing_overlap_samples")
 
 
 class Params(BaseModel):
@@ -51,10 +52,13 @@ def _spectra(cell: Any, n_freq: int) -> np.ndarray:
 
 
 def detect(chunks: pd.DataFrame, **params: Any) -> pd.DataFrame:
-    """One row per candidate of each chunk; ``overlap_samples`` is 0 where the column is absent."""
+    """One row per candidate of each chunk. Where a column is absent, ``overlap_samples`` is 0 and
+    ``trailing_overlap_samples`` as many as ``overlap_samples``."""
     overlaps = chunks["overlap_samples"] if "overlap_samples" in chunks else pd.Series(0, index=chunks.index)
+    trailing = chunks["trailing_overlap_samples"] if "trailing_overlap_samples" in chunks else overlaps
     rows = []
-    for row, chunk, overlap in zip(chunks.index, chunks.itertuples(index=False), overlaps, strict=True):
+    for row, chunk, overlap, trail in zip(chunks.index, chunks.itertuples(index=False), overlaps, trailing,
+                                          strict=True):
         freq_hz = np.asarray(chunk.freq_hz, dtype=float)
         spectra = _spectra(chunk.spectra, freq_hz.size)
         for c in detect_bursts(
@@ -63,6 +67,7 @@ def detect(chunks: pd.DataFrame, **params: Any) -> pd.DataFrame:
             chunk.time_start_unix_s,
             chunk.time_step_s,
             overlap_samples=int(overlap),
+            trailing_overlap_samples=int(trail),
             **params,
         ):
             rows.append(

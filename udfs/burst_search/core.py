@@ -6,11 +6,15 @@
    type III law t(f) = k (f^-0.84 - f0^-0.84) / (0.84 x 0.01) s (f in MHz, k a speed factor) are
    summed over every dyadic sub-band by the FDMT (fdmt.py), then over 1, 2, 4 ... ``max_width``
    samples; S/N is scaled by the robust noise of each level and width.
-3. Detections are taken brightest first. Each becomes a candidate, measured in candidates.py
-   (extent, drift fitted to the passage time across its band, peak, time span), and the pixels
-   it covers are masked; a detection whose S/N falls below the threshold once those pixels are
-   removed belongs to a burst already found.
-4. Overlapping chunks share ``overlap_samples`` samples: a burst is reported by the chunk whose
+3. Detections are taken brightest first (search.one_per_burst). Each is measured in
+   candidates.py (extent, sub-sample passage times and a drift fitted to them, reported only when
+   resolved, peak, time span) and matched.py (its S/N: the matched filter of its measured track),
+   and its own pixels (its ridge and the slopes falling away from it) are masked; a detection
+   whose S/N falls below the threshold once those pixels are removed belongs to a burst already
+   found. One that survives inside a found burst's region is a burst of its own only if a valley
+   separates the two (a second type III beside the first) and it is not the first's harmonic.
+4. Overlapping chunks share samples (a chunk repeats ``overlap_samples`` of the previous one, and
+   the next repeats ``trailing_overlap_samples`` of it): a burst is reported by the chunk whose
    half of the shared samples holds its onset (the first sample of significant emission at the top
    of its band), so it is reported once, even when it lasts longer than the overlap.
 
@@ -30,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from nenubroker.udfs.burst_search.candidates import LAWS, ChunkMaps, drift_hz_per_s, law_coordinate, measure
-from nenubroker.udfs.burst_search.search import Residuals, search
+from nenubroker.udfs.burst_search.candidates import LAWS, ChunkMaps, drift_hz_per_s, law_coordinate
+from nenubroker.udfs.burst_search.search import Residuals, one_per_burst, search
 from nenubroker.udfs.cutout import make_cutout
 
 MODULE_NAME = "burst_search"
-MODULE_VERSION = "1.1.0"
+MODULE_VERSION = "1.2.0"
 
 _MAD_TO_SIGMA = 1.4826
 _QUARTILE_TO_MEDIAN = 0.6745  # Gaussian median - lower quartile, in sigma
@@ -119,6 +123,7 @@ def detect_bursts(
     time_start_s: float,
     time_step_s: float,
     overlap_samples: int = 0,
+    trailing_overlap_samples: int | None = None,
     snr_threshold: float = 7.5,
     max_width_samples: int = 16,
     min_drift_hz_per_s: float = 1e6,
@@ -129,10 +134,12 @@ def detect_bursts(
 ) -> list[dict[str, Any]]:
     """Candidates in one (n_time, n_freq) chunk, brightest first (see the module docstring).
 
-    The first ``overlap_samples`` samples repeat the end of the previous chunk of the beam (and
-    the last as many are repeated by the next chunk): bursts whose onset falls in the first half
-    of the repeated samples, or already in progress at sample 0, are left to the previous chunk,
-    and bursts beginning in the second half of the samples the next chunk repeats are left to it. Times are unix s
+    The first ``overlap_samples`` samples repeat the end of the previous chunk of the beam (0: the
+    first chunk of a stream), and the next chunk will repeat the last ``trailing_overlap_samples``
+    (0: the final chunk of a stream; None: as many as ``overlap_samples``): bursts whose onset falls
+    in the first half of the repeated samples, or already in progress at sample 0, are left to the
+    previous chunk, and bursts beginning in the second half of the samples the next chunk repeats
+    are left to it (:func:`_owned`). Times are unix s
     (``time_start_s`` is the start of sample 0), frequencies Hz, drifts Hz/s (0: none resolved);
     ``peak_channel``, ``time_range`` and ``channel_range`` index the chunk as given, and
     ``cutout`` is the normalised spectrum around the burst (:func:`make_cutout`).
@@ -163,36 +170,36 @@ def detect_bursts(
         return []
     residuals = Residuals(detections, chunk.values, chunk.counts, chunk.x)
     maps = ChunkMaps.build(chunk.values, chunk.counts, chunk.freq_hz, chunk.time_step_s, extent_snr)
-    alive = np.ones(len(detections), dtype=bool)
-    taken = np.zeros((chunk.n_t, chunk.n_f), dtype=bool)
-    results: list[dict[str, Any]] = []
-    while alive.any() and len(results) < max_candidates:
-        i = int(np.flatnonzero(alive)[0])
-        alive[i] = False
-        track, seed = detections.track(i)
-        burst = measure(maps, track, seed, extent_snr)
-        burst["snr"] = float(detections.snr[i])
-        results.append(burst)
-        taken |= burst["region"]
-        alive &= residuals.snr_without(taken, alive) >= snr_threshold
-    return [_describe(chunk, b, time_start_s) for b in results if _owned(b, overlap_samples, chunk.n_t)]
+    widths = tuple(1 << k for k in range(max_width_samples.bit_length()))
+    results = one_per_burst(detections, residuals, maps, snr_threshold, extent_snr, widths, max_candidates)
+    trailing = overlap_samples if trailing_overlap_samples is None else trailing_overlap_samples
+    return [_describe(chunk, b, time_start_s) for b in results
+            if _owned(b["onset_time"], overlap_samples, trailing, chunk.n_t)]
 
 
-def _owned(burst: dict[str, Any], overlap_samples: int, n_time: int) -> bool:
-    """Whether this chunk reports the burst, decided from its onset alone (:func:`onset`).
+def _owned(onset: int, overlap_samples: int, trailing_overlap_samples: int, n_time: int) -> bool:
+    """Whether this chunk reports the burst whose onset (:func:`onset`) is at sample ``onset``.
 
-    Consecutive chunks share ``overlap_samples`` samples (the next chunk is assumed to repeat as
-    many of this one's last samples as this one repeats of the previous). The shared samples are
-    split in the middle: a burst whose onset falls in their first half belongs to the earlier
-    chunk, one whose onset falls in their second half to the later one, which sees it from at
-    least half the overlap before its onset. A burst already in progress at sample 0 has its onset
-    there, before the split, and is left to the previous chunk, which saw it begin, however long it
-    lasts. Both chunks see an onset near the split with the same data around it, so they agree.
+    A chunk shares its first ``overlap_samples`` samples with the previous chunk and its last
+    ``trailing_overlap_samples`` with the next. Each shared stretch is split in the middle: a
+    burst whose onset falls in its first half belongs to the earlier chunk, one whose onset falls
+    in its second half to the later one, which sees it from at least half the overlap before its
+    onset. A burst already in progress at sample 0 has its onset there, before the split, and is
+    left to the previous chunk, which saw it begin, however long it lasts. Both chunks see an
+    onset near the split with the same data around it, so they nearly always agree (each
+    normalises its channels over its own samples, so an onset within a sample of the split can
+    come out on different sides of it: then the burst is reported twice, or not at all). The
+    first chunk of a stream (no previous chunk: ``overlap_samples`` 0) owns every onset from
+    sample 0; the final one (no next chunk: ``trailing_overlap_samples`` 0) every onset to its end.
+
+    >>> [t for t in range(64) if _owned(t, 0, 16, 64)][-1], [t for t in range(64) if _owned(t, 16, 16, 64)][0]
+    (55, 8)
+    >>> [t for t in range(20) if _owned(t, 16, 0, 20)]
+    [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     """
-    if overlap_samples <= 0:  # the first chunk of a stream: nothing before it, next overlap unknown
-        return True
-    split = -(-overlap_samples // 2)
-    return split <= burst["onset_time"] < n_time - overlap_samples + split
+    first = -(-overlap_samples // 2)
+    end = n_time - trailing_overlap_samples // 2
+    return first <= onset < end
 
 
 def _describe(chunk: _Chunk, burst: dict[str, Any], time_start_s: float) -> dict[str, Any]:
@@ -213,8 +220,9 @@ def _describe(chunk: _Chunk, burst: dict[str, Any], time_start_s: float) -> dict
         "freq_peak_hz": freq_peak,
         "freq_min_hz": float(chunk.freq_hz[extent].min()),
         "freq_max_hz": float(chunk.freq_hz[extent].max()),
-        "drift_hz_per_s": drift_hz_per_s(track.law, track.rate, freq_peak, dt),
+        "drift_hz_per_s": drift_hz_per_s(track.law, track.rate if burst["resolved"] else 0.0, freq_peak, dt),
         "snr": float(burst["snr"]),
+        "detection_snr": float(burst["detection_snr"]),
         "peak_power": float(power) if np.isfinite(power) else float("nan"),
         "law": track.law,
         "width_samples": track.width,

@@ -1,19 +1,39 @@
-"""The search over both track laws, as a table of detections, and their S/N once found bursts are removed.
+"""The search over both track laws, as a table of detections, and one burst per group of detections.
 
 A bright type III gives thousands of detections (every channel, every sub-band that it crosses),
 so detections are kept as columns of arrays and their track sums are computed all at once from
 per-channel cumulative sums: one candidate's pixels can then be taken out of every remaining
 detection in a millisecond.
+
+Detections are taken brightest first (``one_per_burst``). Each is measured (candidates.py); its
+own pixels (its ridge, and its rise and decay up to any valley: ``candidates.own_pixels``) are then
+removed from every remaining detection, and those that fall below the threshold belong to it. A
+remaining detection inside the region of a burst already found (a type III's decay, a second burst
+beside it) is measured too, but becomes a candidate only if a valley separates it from that burst
+along its own track (``matched.separated``): a type III's decay is absorbed into the burst, a
+parallel type III 1.2 MHz away is not. A burst that passes 2f when an earlier one passes f (or the
+reverse) is the harmonic of that type III, part of it; so is a burst on its track carried on,
+beside its band.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from nenubroker.udfs.burst_search.candidates import LAWS, TYPE_III_INDEX, TYPE_III_RATE, Track
+from nenubroker.udfs.burst_search.candidates import (
+    LAWS,
+    TYPE_III_INDEX,
+    TYPE_III_RATE,
+    ChunkMaps,
+    Track,
+    law_coordinate,
+    measure,
+    merged,
+)
 from nenubroker.udfs.burst_search.fdmt import (
     Binning,
     fdmt_levels,
@@ -22,6 +42,14 @@ from nenubroker.udfs.burst_search.fdmt import (
     search_level,
     track_norms,
 )
+from nenubroker.udfs.burst_search.matched import separated
+
+_MAX_ABSORBED = 64  # most detections measured without giving a burst of their own, per chunk
+MEASURED_FRACTION = 0.8  # a burst is reported when its measured S/N reaches this fraction of the threshold
+_VALLEY_WIDTH = 1  # samples: the window along which two ridges are told apart
+_SAME_TRACK_SAMPLES = 2.0  # a burst beside another's band, this close to its track carried on, is part of it
+_HARMONIC_SAMPLES = 2.5  # a burst passing 2f this close to when another passes f is its harmonic
+_HARMONIC_CHANNELS = 8  # fewest channels on which a harmonic is compared with its fundamental
 
 
 @dataclass(frozen=True)
@@ -219,4 +247,96 @@ class Residuals:
         return snr
 
 
-__all__ = ["DetectionTable", "Residuals", "search"]
+def _apart(maps: ChunkMaps, burst: dict[str, Any], earlier: dict[str, Any]) -> bool:
+    """Whether ``burst``, measured after ``earlier``, is a burst of its own.
+
+    Beside the earlier burst's band (within the larger of the two bands), it is the same burst
+    when it lies on the earlier one's track carried on; sharing channels with it and touching its
+    region, when no valley separates the two along its own track (:func:`separated`).
+    """
+    a, b = earlier["extent"], burst["extent"]
+    own, other = burst["passage"], earlier["passage"]
+    channels = np.arange(max(a.start, b.start), min(a.stop, b.stop))
+    if not channels.size:
+        beside = max(a.start, b.start) - min(a.stop, b.stop) <= max(a.stop - a.start, b.stop - b.start)
+        delay = [
+            float(np.median(other.centres(maps.x[other.law][c]) - own.centres(maps.x[own.law][c])))
+            for c in (np.arange(b.start, b.stop), np.arange(a.start, a.stop))
+        ]
+        return not (beside and min(abs(d) for d in delay) < _SAME_TRACK_SAMPLES)
+    if not (burst["footprint"] & earlier["region"]).any():
+        return True
+    width = min(_VALLEY_WIDTH, burst["track"].width)
+    centres = own.centres(maps.x[own.law][channels])
+    starts = np.rint(centres - (width - 1) / 2).astype(np.int64)
+    delay = other.centres(maps.x[other.law][channels]) - centres
+    return separated(maps.cumulative, starts, width, delay, channels)
+
+
+def _harmonic(maps: ChunkMaps, burst: dict[str, Any], earlier: dict[str, Any]) -> bool:
+    """Whether one of the two is the other's harmonic: the upper one passes 2f when the lower passes f.
+
+    A type III's harmonic ridge (plasma emission at twice the local plasma frequency) arrives at
+    2f when the fundamental arrives at f; both are one burst. Compared on the lower burst's
+    channels whose double lies in the upper burst's band (at least ``_HARMONIC_CHANNELS``).
+    """
+    lower, upper = sorted((burst, earlier), key=lambda b: -b["extent"].start)  # high channel index: low f
+    freq = maps.freq_hz[np.arange(lower["extent"].start, lower["extent"].stop)]
+    top, bottom = maps.freq_hz[upper["extent"].start], maps.freq_hz[upper["extent"].stop - 1]
+    freq = freq[(2 * freq <= top) & (2 * freq >= bottom)]
+    if freq.size < _HARMONIC_CHANNELS:
+        return False
+    low, up = lower["passage"], upper["passage"]
+    delay = up.centres(law_coordinate(up.law, 2 * freq)) - low.centres(law_coordinate(low.law, freq))
+    return abs(float(np.median(delay))) < _HARMONIC_SAMPLES
+
+
+def one_per_burst(
+    table: DetectionTable,
+    residuals: Residuals,
+    maps: ChunkMaps,
+    threshold: float,
+    extent_snr: float,
+    widths: tuple[int, ...],
+    max_candidates: int,
+) -> list[dict[str, Any]]:
+    """Measured bursts, brightest detection first, each with its ``detection_snr`` (see the module docstring).
+
+    A burst is reported when its measured S/N (the matched filter of its measured track) also
+    reaches ``MEASURED_FRACTION`` of ``threshold``: a detection left over from a burst already
+    found, whose measured track holds no burst of its own (S/N 1-3), is not.
+    """
+    n_t, n_f = maps.values.shape
+    alive = np.ones(len(table), dtype=bool)
+    taken = np.zeros((n_t, n_f), dtype=bool)  # own pixels of every burst measured
+    found = np.zeros((n_t, n_f), dtype=bool)  # regions of the bursts found
+    bursts: list[dict[str, Any]] = []
+    parts: list[tuple[dict[str, Any], int]] = []  # the bursts and their parts, with the index of their burst
+    others = 0  # detections measured that gave no burst of their own
+    while alive.any() and len(bursts) < max_candidates and others < _MAX_ABSORBED:
+        i = int(np.flatnonzero(alive)[0])
+        alive[i] = False
+        track, seed = table.track(i)
+        burst = measure(maps, track, seed, extent_snr, widths, taken, found)
+        burst["detection_snr"] = float(table.snr[i])
+        owner = next(
+            (k for earlier, k in parts if not _apart(maps, burst, earlier) or _harmonic(maps, burst, earlier)),
+            None,
+        )
+        if owner is not None:  # part of a burst found before
+            bursts[owner] = merged(maps, bursts[owner], burst, widths)
+            others += 1
+        elif burst["snr"] >= MEASURED_FRACTION * threshold:
+            owner = len(bursts)
+            bursts.append(burst)
+        else:
+            others += 1
+        if owner is not None:
+            found |= burst["region"]
+            parts.append((burst, owner))
+        taken |= burst["footprint"]
+        alive &= residuals.snr_without(taken, alive) >= threshold
+    return bursts
+
+
+__all__ = ["MEASURED_FRACTION", "DetectionTable", "Residuals", "one_per_burst", "search"]

@@ -52,6 +52,14 @@ class Params(BaseModel):
     impulse_flatness: float = Field(0.25, ge=0, le=1, description="weakest over median sub-band jump")
     impulse_time_window: int = Field(
         7, ge=3, description="samples around a sample (half before, half after) its jump is measured from")
+    recurrence_sigma: float = Field(6.0, gt=0, description="narrowband event of an intermittent line (channel sigma)")
+    recurrence_events: int = Field(
+        2, ge=0, description="separate events that make a channel with quiet neighbours an RFI line (0: off)")
+    recurrence_gap_s: float = Field(1.0, ge=0, description="events closer than this (s) count as one")
+    recurrence_block_channels: int = Field(
+        32, ge=1, description="channels per block of the smooth model events are measured against")
+    recurrence_group_channels: int = Field(
+        3, ge=0, description="neighbours of a line that rise with it are flagged with it, this far (channels)")
 
 
 def flag(chunks: pd.DataFrame, **params: Any) -> pd.DataFrame:
@@ -74,7 +82,8 @@ MODULE = ScienceModule(
         Column("rfi_flagged_fraction", "double", "", "fraction of the chunk's pixels flagged"),
     ),
     params=Params,
-    description="channel statistics, flat-impulse rows and duration-gated SumThreshold; spares bursts",
+    description="channel statistics, intermittent lines, flat-impulse rows and duration-gated SumThreshold; "
+                "spares bursts",
 )
 
 __all__ = ["MODULE", "Params", "flag"]

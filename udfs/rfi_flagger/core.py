@@ -13,10 +13,15 @@ emission (type III, S-burst trains) and the band shape.
 3. **Impulses**: a sample whose band-averaged power jumps many sigma above the samples on both
    sides, with the jump in every sub-band (flat, no drift), is flagged as a whole row. At one
    instant a type III lights only the part of the band its front has reached.
-4. **SumThreshold** (Offringa et al. 2010) in time and frequency, windows 1..32, on the residual;
-   the flags are closed along time with the scale-invariant rank operator (Offringa et al. 2012)
-   and kept only in runs of at least ``min_narrowband_duration_s``: spikes (< 0.3 s), S-bursts
-   (tens of ms) and type IIIb striae (< 1 s) are narrowband but short.
+4. **Intermittent lines** (recurrence.py): a channel that lights up in two or more separate
+   narrowband events (at least ``recurrence_gap_s`` apart) while the channels around it stay
+   quiet is a transmitter keyed on and off: flagged for the whole chunk, with the neighbours
+   that rise with it. Spikes scatter in frequency, striae and S-bursts drift.
+5. **SumThreshold** (Offringa et al. 2010) in time and frequency, windows 1..32, on the residual
+   over each channel's own median level (a band with dB steps between channels, as e-CALLISTO's,
+   then hides nothing); the flags are closed along time with the scale-invariant rank operator
+   (Offringa et al. 2012) and kept only in runs of at least ``min_narrowband_duration_s``: spikes
+   (< 0.3 s), S-bursts (tens of ms) and type IIIb striae (< 1 s) are narrowband but short.
 
 >>> rng = np.random.default_rng(0)
 >>> spectra = rng.gamma(256, 1 / 256, size=(64, 128)).astype("f4")
@@ -38,8 +43,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
+from nenubroker.udfs.rfi_flagger.recurrence import flag_recurrent
+
 MODULE_NAME = "rfi_flagger"
-MODULE_VERSION = "1.0.0"
+MODULE_VERSION = "1.1.0"
 
 #: The Gaussian MAD-to-sigma factor.
 _MAD_TO_SIGMA = 1.4826
@@ -290,6 +297,11 @@ def flag_rfi(
     impulse_subband_sigma: float = 3.0,
     impulse_flatness: float = 0.25,
     impulse_time_window: int = 7,
+    recurrence_sigma: float = 6.0,
+    recurrence_events: int = 2,
+    recurrence_gap_s: float = 1.0,
+    recurrence_block_channels: int = 32,
+    recurrence_group_channels: int = 3,
 ) -> np.ndarray:
     """RFI mask of one (n_time, n_freq) chunk of Stokes I power: True = flagged, NaN always flagged.
 
@@ -312,6 +324,7 @@ def flag_rfi(
     if not (np.isfinite(noise) and noise > 0):  # nothing to measure against: flag what is lost or dead
         mask = lost | ~(mad > 0)[None, :]
         return mask if order is None else mask[:, np.argsort(order)]
+    transient, transient_error = _transient_residual(residual, model_error)
     residual /= np.sqrt(noise**2 + model_error**2)
     level, level_error = median_with_error(residual)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -321,16 +334,38 @@ def flag_rfi(
                              channel_spread_sigma, channel_spread_factor)
     rows = flag_impulses(ratio, channels, impulse_subbands, impulse_time_window, impulse_sigma,
                          impulse_subband_sigma, impulse_flatness) | lost.all(axis=1)
+    if recurrence_events > 0:
+        channels |= flag_recurrent(data, rows, time_step_s, event_sigma=recurrence_sigma,
+                                   min_events=recurrence_events, gap_s=recurrence_gap_s, window=channel_window,
+                                   block_channels=recurrence_block_channels,
+                                   group_channels=recurrence_group_channels, model_error_factor=model_error_factor)
     prior = lost | channels[None, :] | rows[:, None]
     narrowband = np.zeros_like(prior)
     kept = np.flatnonzero(~rows)  # flagged rows leave the time axis: they neither add to nor break runs
-    if kept.size:
-        centred = (residual - np.where(np.isfinite(level), level, 0.0))[kept]
+    noise = robust_sigma(transient[:, ::3])
+    if kept.size and np.isfinite(noise) and noise > 0:
+        centred = (transient / np.sqrt(noise**2 + transient_error**2))[kept]
         min_samples = max(1, math.ceil(min_narrowband_duration_s / time_step_s))
         narrowband[kept] = flag_narrowband(centred, prior[kept], min_samples, sumthreshold_sigma,
                                            sumthreshold_rho, windows, sir_eta)
     mask = prior | narrowband
     return mask if order is None else mask[:, np.argsort(order)]
+
+
+def _transient_residual(residual: np.ndarray, model_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The narrowband residual over each channel's median over the chunk, minus 1, and its model error alike.
+
+    The frequency-smooth model misses a band with sharp structure (e-CALLISTO's coarse, irregular
+    channels differ by several dB): the power over the model then has a different static level in
+    each channel, and the model's bend (its error) is large everywhere. Dividing each channel by its
+    median over time takes that static part out, so transient narrowband RFI is measured against the
+    channel's own level, in units of the radiometer noise. NaN stays NaN.
+    """
+    [ratio] = column_quantiles(residual + 1, [0.5])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inverse = (1 / np.where(ratio > 0, ratio, np.nan)).astype(np.float32)
+    error = model_error * inverse
+    return (residual + 1) * inverse - 1, np.where(np.isfinite(error), error, np.float32(0.0))
 
 
 def _channel_medians(data: np.ndarray, lost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
