@@ -205,7 +205,7 @@ def module_test(
     target = discover()[module]
     shown = pd.DataFrame(chunk_frame[target.output_names]) if target.level == "chunk" else candidates
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        typer.echo(shown.drop(columns=[c for c in ("cutout", "rfi_mask") if c in shown.columns]).to_string())
+        typer.echo(shown.drop(columns=[c for c in ("cutout", "rfi_mask", "gain_db") if c in shown.columns]).to_string())
     label = next((c for c in target.output_names if c.endswith("_label")), None)
     plot_chunks(data, candidates, label, plot)
     typer.echo(f"{len(data)} chunks, {len(candidates)} candidates; plot in {plot}")

@@ -64,7 +64,7 @@ _ALERT_FIELDS: dict[str, FieldSpec] = {
     "freq_max_hz": ("Highest frequency of the burst", "float", "em.freq;stat.max", "Hz"),
     "drift": ("Frequency drift at the peak; negative towards lower frequencies", "float",
               "arith.rate;em.freq", "Hz/s"),
-    "snr": ("Detection S/N", "float", "stat.snr", None),
+    "snr": ("Matched-filter S/N at the detection resolution (see alert.v2)", "float", "stat.snr", None),
     "peak_power": ("Peak power over the channel background, minus 1", "float", "arith.ratio", None),
     "class_label": ("Most probable class (null when no classifier ran)", "str", "meta.code.class", None),
     "classifier": ("Classifier and model version", "str", "meta.software", None),

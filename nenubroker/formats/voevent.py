@@ -116,7 +116,7 @@ def _what(alert: Mapping[str, Any]) -> list[Any]:
         _param("alert_id", alert["alert_id"], ucd="meta.id;meta.main", info="Alert id, stable under replay"),
         _param("beam", alert["beam"], ucd="meta.id;instr.beam", info="NenuFAR beam"),
         _param("chunk_index", alert["chunk_index"], ucd="meta.id.part", info="Chunk of the beam's stream"),
-        _param("snr", alert["snr"], ucd="stat.snr", info="Detection S/N"),
+        _param("snr", alert["snr"], ucd="stat.snr", info="Matched-filter S/N at the detection resolution"),
         _param("freq_peak", alert["freq_peak_hz"] / 1e6, "MHz", "em.freq", "Frequency of the peak"),
         _param("freq_min", alert["freq_min_hz"] / 1e6, "MHz", "em.freq;stat.min", "Lowest frequency of the burst"),
         _param("freq_max", alert["freq_max_hz"] / 1e6, "MHz", "em.freq;stat.max", "Highest frequency of the burst"),

@@ -34,7 +34,7 @@ def test_demo_streams_alerts_and_stops_cleanly(settings, tmp_path):
     config_file = tmp_path / "demo.yaml"
     config_file.write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "nenubroker.cli", "demo", "--duration", "60", "--config", str(config_file)],
+        [sys.executable, "-m", "nenubroker.cli", "demo", "--duration", "90", "--config", str(config_file)],
         capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -110,7 +110,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(spark, s
 
 def test_restart_resumes_from_the_checkpoint_without_duplicates(spark, settings):
     ensure_topics(settings.kafka)
-    events = [InjectedEvent("spike", "beam0", T0 + 2.0 + 5.37 * i, 40e6 + 5e6 * i, snr=3.0,
+    events = [InjectedEvent("spike", "beam0", T0 + 2.0 + 4.0 * i, 40e6 + 5e6 * i, snr=3.0,  # one per 4.03 s stride
                             duration_s=0.25, bandwidth_hz=8e5) for i in range(3)]
     chunks = simulated_chunks(settings, "beam0", events)
     producer = ChunkProducer(settings.kafka)

@@ -2,7 +2,7 @@
 broker runs them (udfs/registry.run_modules, no Kafka or Spark): how many candidates its quiet
 first 100 s give, and that the eruption's onset at 06:26:03 is still found.
 
-Measured with gain_steps 1.0.0, rfi_flagger 1.1.0 and burst_search 1.1.0 (udfs/rfi_flagger/README.md):
+Measured with gain_steps 1.0.0, rfi_flagger 1.1.0 and burst_search 1.2.0 (udfs/rfi_flagger/README.md):
 38 candidates in the quiet first 100 s (rfi_flagger 1.0.0: 78), most of them narrowband RFI that
 recurs less often than once per 16 s chunk and broad slow fading below 35 MHz. The bound below
 leaves room for detector changes; it is not the target (1 per hour).
