@@ -50,12 +50,12 @@ def _events_until(settings, wanted, timeout_s: float = 90.0) -> list[dict]:
 
 def test_a_burst_over_three_chunks_is_one_event_across_a_restart(spark, settings, raw_values):
     settings = settings.model_copy(update={"events": settings.events.model_copy(update={
-        "close_after_s": 4.0, "trigger_interval_s": 0.5})})
+        "close_after_s": 15.0, "trigger_interval_s": 0.5})})  # longer than reading the first event and restarting
     ensure_all_topics(settings)
     _send(settings, _alert("a1", 1.0, 4.4, 25, 70, snr=120))
     query = events_stage.start(spark, settings)
     try:
-        [new] = _events_until(settings, lambda e: len(e) >= 1)
+        new = _events_until(settings, lambda e: len(e) >= 1)[0]
         assert (new["status"], new["revision"], new["first_alert_id"]) == ("new", 1, "a1")
     finally:
         query.stop()  # the driver goes away with one event open in the state store
