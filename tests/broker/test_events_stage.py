@@ -50,7 +50,7 @@ def _events_until(settings, wanted, timeout_s: float = 90.0) -> list[dict]:
 
 def test_a_burst_over_three_chunks_is_one_event_across_a_restart(spark, settings, raw_values):
     settings = settings.model_copy(update={"events": settings.events.model_copy(update={
-        "close_after_s": 15.0, "trigger_interval_s": 0.5})})  # longer than reading the first event and restarting
+        "close_after_s": 45.0, "trigger_interval_s": 0.5})})  # far longer than reading the first event and restarting
     ensure_all_topics(settings)
     _send(settings, _alert("a1", 1.0, 4.4, 25, 70, snr=120))
     query = events_stage.start(spark, settings)
@@ -62,7 +62,7 @@ def test_a_burst_over_three_chunks_is_one_event_across_a_restart(spark, settings
     _send(settings, _alert("a2", 5.4, 5.0, 20, 32, snr=40), _alert("a3", 10.4, 2.6, 18, 24, snr=15))
     query = events_stage.start(spark, settings)
     try:
-        events = _events_until(settings, lambda e: any(x["status"] == "final" for x in e))
+        events = _events_until(settings, lambda e: any(x["status"] == "final" for x in e), timeout_s=150)
     finally:
         query.stop()
     assert {e["event_id"] for e in events} == {new["event_id"]}
