@@ -162,6 +162,34 @@ class EventsSettings(_Section):
     trigger_interval_s: float = Field(1.0, gt=0, description="micro-batch interval of the events stage")
 
 
+class ReceiverSettings(_Section):
+    """What a real receiver adds to the simulated sky (edge/sim/receiver.py; edge/sim/README.md,
+    "Receiver effects"). Everything is off by default, so the simulated beams stay bit for bit as
+    without it; ``ReceiverSettings.e_callisto_bir()`` gives what the real e-CALLISTO file in
+    tests/data/callisto/ shows.
+    """
+
+    bandpass_ripple_db: float = Field(0.0, ge=0, description="rms of a smooth random ripple across the band "
+                                                             "(knots every 2 MHz), dB")
+    bandpass_tilt_db: float = Field(0.0, description="linear slope across the band, dB from lowest to highest channel")
+    background_drift_fraction: float = Field(0.0, ge=0, description="rms change of the background over one hour "
+                                                                    "(natural log of the level), smooth over minutes "
+                                                                    "and 2 MHz, mean-reverting over an hour")
+    gain_steps_per_hour: float = Field(0.0, ge=0, description="mean rate of receiver gain steps (all channels at once)")
+    gain_step_db: tuple[float, float] = Field((0.5, 3.0), description="(min, max) of |step| in dB, sign random")
+    quantisation: Literal["none", "log_digits"] = Field("none", description="log_digits: power rounded onto "
+                                                                           "10^(n db_per_digit / 10)")
+    db_per_digit: float = Field(2500 / 255 / 25.4, gt=0, description="log_digits step: e-CALLISTO's 0.386 dB")
+    rfi_lines: int = Field(0, ge=0, description="narrowband lines that flicker like the real file's")
+
+    @classmethod
+    def e_callisto_bir(cls) -> ReceiverSettings:
+        """The values measured on BIR_20110607_062400_10 (edge/sim/README.md): the 16 of its 27 lines that
+        fall in the default 20.3-57.8 MHz band; no gain step in its 15 minutes; its tilt is not the
+        receiver's alone (sky and antenna), so none."""
+        return cls(bandpass_ripple_db=2.3, background_drift_fraction=0.6, quantisation="log_digits", rfi_lines=16)
+
+
 class SimulatorSettings(_Section):
     """A simulated NenuFAR beam at beamformer resolution (edge/sim/simulator.py, edge/sim/events.py).
 
@@ -194,6 +222,7 @@ class SimulatorSettings(_Section):
     lost_block_fraction: float = Field(0.0, ge=0, le=1)
     realtime: bool = True
     seed: int = 1
+    receiver: ReceiverSettings = ReceiverSettings()  # bandpass, drift, gain steps, RFI lines, digits: off
 
 
 class CallistoIngestSettings(_Section):

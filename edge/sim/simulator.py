@@ -7,9 +7,12 @@ true power before the Gamma draw; their ``snr`` is the peak S/N of one pixel at 
 An event stays scheduled until it has faded (``last_time_unix_s``), hours for a type I storm or a
 type IV, and each block evaluates only its own window of it. Persistent narrowband RFI channels are
 drawn once at start and stay on. A lost block is all NaN. Every event, RFI channel (per block)
-and lost block is reported in the truth list that ``next_block`` returns. Axes follow the
-beamformer: channel j of subband n is at n * 195312.5 + (j - fftlen / 2) * df Hz, and spectra
-start every fftlen * nfft2int / 195312.5 s.
+and lost block is reported in the truth list that ``next_block`` returns. ``settings.receiver``
+(edge/sim/receiver.py, off by default) adds flickering RFI lines before the noise, then multiplies
+by the receiver's gain (bandpass ripple and tilt, drift, gain steps) and quantises; its gain steps
+and lines are in ``gain_steps`` and ``rfi_lines``. Axes follow the beamformer: channel j of
+subband n is at n * 195312.5 + (j - fftlen / 2) * df Hz, and spectra start every
+fftlen * nfft2int / 195312.5 s.
 
 >>> from nenubroker.conf.settings import SimulatorSettings
 >>> settings = SimulatorSettings(realtime=False, fftlen=16, nfft2int=64, n_subbands=4)
@@ -35,10 +38,12 @@ from nenubroker.edge.sim.events import (
     type_iii_arrival_s,
     type_iii_drift_hz_per_s,
 )
+from nenubroker.edge.sim.receiver import Receiver, RfiLine
 from nenubroker.records.chunk import SpectraChunk
 
 SUBBAND_WIDTH_HZ = 195312.5
 RFI_PERSISTENT_SNR = 30.0  # used when settings.event_snr has no "rfi_persistent"
+RECEIVER_STREAM = 0x5245  # tells the receiver's seed from the beam's
 
 
 def beamformer_freq_hz(subbands: np.ndarray, fftlen: int) -> np.ndarray:
@@ -78,10 +83,25 @@ class BeamSimulator:
         self._n_injected = 0
         self._next_random_s = {kind: self.start_unix_s + self._random_wait_s(kind)
                                for kind in settings.event_rates_per_min}
+        # Its own random streams: with every effect off the beam's stream, and the data, stay as before.
+        self.receiver = Receiver(settings.receiver, self.freq_hz,
+                                 np.random.SeedSequence([settings.seed, *beam.encode(), RECEIVER_STREAM]),
+                                 self.start_unix_s)
 
     @property
     def block_duration_s(self) -> float:
         return self.settings.block_spectra * self.time_step_s
+
+    @property
+    def gain_steps(self) -> list[tuple[float, float]]:
+        """Truth of the receiver's gain steps so far: (time_unix_s, step_db), the gain changing from that time on."""
+        return list(self.receiver.gain_steps)
+
+    @property
+    def rfi_lines(self) -> tuple[RfiLine, ...]:
+        """Truth of the receiver's flickering RFI lines (channels, level, duty cycle); when each is on:
+        ``receiver.line_on(times)``."""
+        return self.receiver.lines
 
     @property
     def scheduled_events(self) -> tuple[InjectedEvent, ...]:
@@ -143,6 +163,7 @@ class BeamSimulator:
             add_event_power(power, event, times, self.freq_hz, self.sigma, time_step_s=self.time_step_s,
                             channel_width_hz=self.channel_width_hz)
         power[:, self.rfi_channels] += self.rfi_snr * self.sigma[self.rfi_channels]
+        self.receiver.add_line_power(power, times, self.background)
         started = [e for e in self._unreported if e.time_start_unix_s < t1]  # late injections too
         self._unreported = [e for e in self._unreported if e.time_start_unix_s >= t1]
         started += self._rfi_truth(t0)
@@ -150,6 +171,7 @@ class BeamSimulator:
         k = self.settings.nfft2int
         data = self._rng.standard_gamma(k, size=power.shape, dtype=np.float32)
         data *= power / np.float32(k)
+        self.receiver.apply(data, times)
         if self._rng.random() < self.settings.lost_block_fraction:
             data[:] = np.nan
             lo, hi = float(self.freq_hz.min()), float(self.freq_hz.max())
@@ -164,5 +186,5 @@ class BeamSimulator:
         return block, started
 
 
-__all__ = ["RFI_PERSISTENT_SNR", "SUBBAND_WIDTH_HZ", "BeamSimulator", "InjectedEvent", "beamformer_freq_hz",
-           "event_power", "sky_background", "type_iii_arrival_s", "type_iii_drift_hz_per_s"]
+__all__ = ["RECEIVER_STREAM", "RFI_PERSISTENT_SNR", "SUBBAND_WIDTH_HZ", "BeamSimulator", "InjectedEvent",
+           "beamformer_freq_hz", "event_power", "sky_background", "type_iii_arrival_s", "type_iii_drift_hz_per_s"]
