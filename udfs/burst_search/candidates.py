@@ -39,8 +39,7 @@ from nenubroker.udfs.burst_search.passage import (
 
 ONSET_BAND_FRACTION = 16  # a burst's onset is timed on the top 1/16 of the chunk's channels
 ONSET_SNR = 5.0  # rise (S/N of one sample summed over those channels) that marks the onset
-ONSET_BASELINE = 4  # samples before it that a rise is measured from ...
-ONSET_GAP = 2  # ... ending this many samples before it, so that a rise over a few samples counts
+ONSET_BASELINE = 4  # samples before it that a rise is measured from
 ONSET_FRACTION = 0.5  # a bright burst's onset is where it has risen by this fraction of its peak
 
 
@@ -295,7 +294,7 @@ def onset(values: np.ndarray, counts: np.ndarray, region: np.ndarray, extent: sl
     count = counts[:, top].sum(axis=1)
     light = np.where(count > 0, values[:, top].sum(axis=1) / np.sqrt(np.maximum(count, 1)), np.nan)
     for t in range(max(first, 1), stop):
-        before = light[max(0, t - ONSET_GAP - ONSET_BASELINE) : max(1, t - ONSET_GAP)]
+        before = light[max(0, t - ONSET_BASELINE) : t]
         before = before[np.isfinite(before)]
         if before.size and light[t] - np.median(before) >= ONSET_SNR:
             rise = light[t:stop] - np.median(before)

@@ -39,17 +39,13 @@ from nenubroker.udfs.burst_search.search import Residuals, one_per_burst, search
 from nenubroker.udfs.cutout import make_cutout
 
 MODULE_NAME = "burst_search"
-MODULE_VERSION = "1.3.0"
+MODULE_VERSION = "1.2.0"
 
 _MAD_TO_SIGMA = 1.4826
 _QUARTILE_TO_MEDIAN = 0.6745  # Gaussian median - lower quartile, in sigma
 _MIN_VALID_SAMPLES = 8  # a channel with fewer valid sample pairs has no usable statistics
 _RATIO_WINDOW = 17  # channels over which the sigma/background ratio is smoothed
 _EXCESS_VARIANCE = 1.5  # a channel this much noisier than its neighbours keeps its own sigma
-_EMISSION_BOX = (3, 15)  # samples x channels over which faint broad emission is looked for
-_EMISSION_SNR = 1.0  # S/N of the box mean above which its pixels may be emission ...
-_EMISSION_PIXELS = 1200  # ... when they make a region this large (noise never does: 0 of 60 chunks)
-_EMISSION_PASSES = 2  # each pass measures the emission against the background the last one left
 
 
 def _sorted_quantile(values: np.ndarray, axis: int, q: float = 0.5) -> np.ndarray:
@@ -93,47 +89,11 @@ def channel_statistics(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return background, np.where(use_smooth, smooth * background, sigma)
 
 
-def without_emission(spectra: np.ndarray, background: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Each channel's background measured again without the pixels of broad emission.
-
-    A type III fills most of a low-frequency channel's samples at a fraction of the noise per
-    pixel: the lower quartile then sits inside the burst, every other sample of the channel comes
-    out below zero, and a track through many such channels sums a large negative offset (a
-    full-band track off a bright type III: -20 sigma), which both hides the burst and inflates the
-    search's noise scale. Averaged over a box of ``_EMISSION_BOX`` pixels the emission stands out
-    (S/N ~ 1 per pixel becomes ~6); regions of at least ``_EMISSION_PIXELS`` boxes above
-    ``_EMISSION_SNR`` (noise gives smaller ones) are left out with a box's margin, and the median
-    of the rest is the background of channels that keep ``_MIN_VALID_SAMPLES`` samples
-    (the others keep the quartile estimate).
-    """
-    from scipy import ndimage
-
-    size = np.array(_EMISSION_BOX)
-    for _ in range(_EMISSION_PASSES):
-        normalised = (spectra - background) / sigma
-        valid = np.isfinite(normalised)
-        total = ndimage.uniform_filter(np.where(valid, normalised, 0.0), size, mode="constant")
-        count = ndimage.uniform_filter(valid.astype(np.float64), size, mode="constant")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            box_snr = total / count * np.sqrt(count * size.prod())
-        regions, _ = ndimage.label(np.nan_to_num(box_snr) > _EMISSION_SNR)
-        sizes = np.bincount(regions.ravel())
-        sizes[0] = 0
-        if not (sizes >= _EMISSION_PIXELS).any():
-            return background
-        emission = ndimage.maximum_filter((sizes >= _EMISSION_PIXELS)[regions], size)
-        quiet = np.where(emission | ~valid, np.nan, spectra)
-        enough = np.isfinite(quiet).sum(axis=0) >= _MIN_VALID_SAMPLES
-        background = np.where(enough, _sorted_quantile(quiet, axis=0), background)
-    return background
-
-
 def normalise_channels(spectra: np.ndarray) -> np.ndarray:
     """(x - background) / sigma per channel; NaN stays NaN, unusable channels become NaN."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         background, sigma = channel_statistics(np.asarray(spectra, dtype=np.float32))
-        background = without_emission(spectra, background, sigma)
         normalised: np.ndarray = ((spectra - background) / sigma).astype(np.float32)
         return normalised
 
@@ -148,8 +108,7 @@ class _Chunk:
         self.time_step_s = float(time_step_s)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            background, sigma = channel_statistics(self.raw)
-            self.background = without_emission(self.raw, background, sigma)
+            self.background, sigma = channel_statistics(self.raw)
             self.normalised = ((self.raw - self.background) / sigma).astype(np.float32)
         self.valid = np.isfinite(self.normalised)
         self.values = np.where(self.valid, self.normalised, np.float32(0))

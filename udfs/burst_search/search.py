@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from nenubroker.udfs.burst_search.candidates import (
     LAWS,
@@ -292,11 +291,6 @@ def _harmonic(maps: ChunkMaps, burst: dict[str, Any], earlier: dict[str, Any]) -
     return abs(float(np.median(delay))) < _HARMONIC_SAMPLES
 
 
-def _touches(found: np.ndarray, region: np.ndarray) -> bool:
-    """Whether ``region`` overlaps or borders (within one pixel) the regions already ``found``."""
-    return bool(found.any() and (ndimage.binary_dilation(found, np.ones((3, 3), bool)) & region).any())
-
-
 def one_per_burst(
     table: DetectionTable,
     residuals: Residuals,
@@ -310,8 +304,7 @@ def one_per_burst(
 
     A burst is reported when its measured S/N (the matched filter of its measured track) also
     reaches ``MEASURED_FRACTION`` of ``threshold``: a detection left over from a burst already
-    found, whose measured track holds no burst of its own (S/N 1-3), is not. One whose region
-    touches a burst found before (a bump on a bright type III's decay) must reach ``threshold``.
+    found, whose measured track holds no burst of its own (S/N 1-3), is not.
     """
     n_t, n_f = maps.values.shape
     alive = np.ones(len(table), dtype=bool)
@@ -333,7 +326,7 @@ def one_per_burst(
         if owner is not None:  # part of a burst found before
             bursts[owner] = merged(maps, bursts[owner], burst, widths)
             others += 1
-        elif burst["snr"] >= (1.0 if _touches(found, burst["region"]) else MEASURED_FRACTION) * threshold:
+        elif burst["snr"] >= MEASURED_FRACTION * threshold:
             owner = len(bursts)
             bursts.append(burst)
         else:
