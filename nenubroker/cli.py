@@ -214,7 +214,7 @@ def module_test(
 @app.command()
 def train(
     kind: Annotated[str, typer.Argument(help="forest (scikit-learn on features) or cnn (torch on cutouts + features)")],
-    hours: Annotated[float, typer.Option(help="hours of simulated beam to train on (the shipped models: 6)")] = 6.0,
+    hours: Annotated[float, typer.Option(help="hours of simulated beam to train on (the shipped models: 4)")] = 4.0,
     test_hours: Annotated[float, typer.Option(help="held-out hours (seed + 1000) for the evaluation")] = 1.0,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
     detector: Annotated[str, typer.Option(help="detector module that makes the candidates")] = "burst_search",

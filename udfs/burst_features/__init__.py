@@ -5,13 +5,11 @@ import pandas as pd
 from nenubroker.udfs.burst_features.core import FEATURES, MODULE_NAME, MODULE_VERSION, burst_features
 from nenubroker.udfs.contract import Column, ScienceModule
 
-INPUTS = ("duration_s", "freq_min_hz", "freq_max_hz", "freq_peak_hz", "drift_hz_per_s", "snr", "peak_power",
-          "cutout")
+INPUTS = ("duration_s", "freq_min_hz", "freq_max_hz", "freq_peak_hz", "drift_hz_per_s", "snr", "cutout")
 
-_UNITS = {"feat_log_duration_s": "log10(s)", "feat_log_bandwidth_hz": "log10(Hz)",
-          "feat_freq_centre_mhz": "MHz", "feat_freq_peak_mhz": "MHz", "feat_drift_mhz_per_s": "MHz/s",
-          "feat_cutout_max": "S/N",
-          "feat_cutout_mean": "S/N", "feat_cutout_slope": "pixel/pixel", "feat_log_aspect": "log10(s)"}
+_UNITS = {"feat_log_duration_s": "log10(s)", "feat_relative_drift_per_s": "1/s",
+          "feat_log_relative_drift": "log10(1/s)", "feat_cutout_max": "S/N", "feat_cutout_mean": "S/N",
+          "feat_cutout_slope": "pixel/pixel", "feat_log_aspect": "log10(s)"}
 
 
 def features(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -22,7 +20,7 @@ def features(candidates: pd.DataFrame) -> pd.DataFrame:
 MODULE = ScienceModule(
     name=MODULE_NAME, version=MODULE_VERSION, level="candidate", function=features, inputs=INPUTS,
     outputs=tuple(Column(name, "double", _UNITS.get(name, "")) for name in FEATURES),
-    description="extent, drift against the type III law and cutout shape statistics of each candidate",
+    description="scale-free extent, relative drift, type III law ratios and cutout shape statistics",
 )
 
 __all__ = ["INPUTS", "MODULE"]

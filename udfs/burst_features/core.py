@@ -17,23 +17,31 @@ cutout pixels converts to Hz/s with ``bandwidth / duration``.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 MODULE_NAME = "burst_features"
-MODULE_VERSION = "1.1.0"
-#: Classes the burst classifiers give.
-CLASSES = ("type_iii", "type_iiib", "spike", "jupiter_s", "rfi", "other")
+MODULE_VERSION = "2.0.0"
+#: Classes the burst classifiers give: the solar radio bursts (types I-V, IIIb incl., U and J bursts being
+#: type III) and spikes, Jupiter's S- and L-bursts, RFI and ``other`` (nothing fits). Physics in
+#: edge/sim/README.md.
+CLASSES = ("type_i", "type_ii", "type_iii", "type_iiib", "type_iv", "type_v", "spike", "jupiter_s", "jupiter_l",
+           "rfi", "other")
 CUTOUT_SHAPE = (32, 32)
 #: Pixels above this (S/N) count as emission.
 EMISSION_SNR = 3.0
 #: Cutout rows / columns whose RMS (S/N) is below this are dead: flagged channels or lost blocks (NaN -> 0).
 DEAD_RMS = 0.2
 _LAW_CLIP = 10.0
-#: Drifts beyond this (MHz/s, either sign) are unresolved at any resolution the broker sees: clipped.
-MAX_DRIFT_MHZ_PER_S = 1000.0
+#: Relative drifts (df/dt / f, 1/s) beyond this, either sign, are unresolved at any resolution the broker
+#: sees (a near-vertical track can give 1e37 Hz/s): clipped. A Jupiter S-burst is about -0.7 /s.
+MAX_RELATIVE_DRIFT_PER_S = 30.0
+#: Relative drifts below this (1/s) count as none in the log feature (a type II lane: about -0.002 /s).
+MIN_RELATIVE_DRIFT_PER_S = 1e-4
 _EPS = 1e-9
 
 CUTOUT_FEATURES = (
@@ -44,10 +52,11 @@ CUTOUT_FEATURES = (
     "feat_dead_column_fraction", "feat_dead_row_fraction", "feat_time_skewness", "feat_ridge_modulation",
     "feat_ridge_peaks", "feat_central_fraction",
 )
+#: Physical, scale-free features: no absolute frequency, bandwidth in Hz or receiver power (version 2).
 FEATURES = (
-    "feat_log_duration_s", "feat_log_bandwidth_hz", "feat_frac_bandwidth", "feat_freq_centre_mhz",
-    "feat_freq_peak_mhz", "feat_peak_position", "feat_log_snr", "feat_log_peak_power", "feat_drift_mhz_per_s",
-    "feat_drift_law_ratio", "feat_log_aspect", "feat_peak_to_snr", *CUTOUT_FEATURES,
+    "feat_log_duration_s", "feat_frac_bandwidth", "feat_peak_position", "feat_log_snr",
+    "feat_relative_drift_per_s", "feat_log_relative_drift", "feat_drift_law_ratio", "feat_log_decay_ratio",
+    "feat_log_aspect", "feat_peak_to_snr", *CUTOUT_FEATURES,
 )
 
 
@@ -63,6 +72,11 @@ def as_cutout(value: Any) -> np.ndarray:
 def type_iii_drift_hz_per_s(freq_hz: np.ndarray | float) -> np.ndarray:
     """The type III law df/dt = -0.01 f^1.84 MHz/s, f in MHz (shared/notes/radio.md)."""
     return -0.01 * (np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e6) / 1e6) ** 1.84 * 1e6
+
+
+def type_iii_decay_s(freq_hz: np.ndarray | float) -> np.ndarray:
+    """The type III decay time at one frequency, 1.8 s x 36 MHz / f (Barrow & Achong 1975; edge/sim/README.md)."""
+    return 1.8 * 36e6 / np.maximum(np.asarray(freq_hz, dtype=np.float64), 1e6)
 
 
 def _width_above_half(profile: np.ndarray) -> float:
@@ -186,9 +200,16 @@ def cutout_statistics(cutout: Any) -> dict[str, float]:
 def burst_features(candidates: pd.DataFrame) -> pd.DataFrame:
     """The ``FEATURES`` columns of a candidate table (same index), all finite.
 
-    ``drift_law_ratio`` compares the drift with the type III law at the peak frequency (1 on the law,
-    0 without drift, about 4 for a Jupiter S-burst): the detector's drift when it measures one,
-    otherwise the cutout slope converted with bandwidth / duration, clipped to +-10.
+    None depends on where the burst sits in the band or on the receiver's power scale, so a model
+    trained on one band and resolution can be used on another. The drift is the detector's when it
+    measures one, otherwise the cutout slope converted with bandwidth / duration.
+    ``relative_drift_per_s`` is drift / f_peak (1/s: about -0.15 for a type III at 30 MHz, -0.7 for a
+    Jupiter S-burst, -0.002 for a type II lane), clipped to +-``MAX_RELATIVE_DRIFT_PER_S``;
+    ``log_relative_drift`` is log10 of its size (at least ``MIN_RELATIVE_DRIFT_PER_S``);
+    ``drift_law_ratio`` compares the drift with the type III law at the peak frequency (1 on the
+    law, 0 without drift, about 4 for an S-burst), clipped to +-10; ``log_decay_ratio`` is log10 of
+    the duration over the type III decay time at the peak frequency (about 0 for a type III, below
+    for spikes, above for storms and continua).
     """
     duration_s = np.maximum(candidates["duration_s"].to_numpy(np.float64), 1e-3)
     f_min = candidates["freq_min_hz"].to_numpy(np.float64)
@@ -198,22 +219,21 @@ def burst_features(candidates: pd.DataFrame) -> pd.DataFrame:
     drift = np.nan_to_num(candidates["drift_hz_per_s"].to_numpy(np.float64))
     stats = pd.DataFrame([cutout_statistics(c) for c in candidates["cutout"]], columns=list(CUTOUT_FEATURES))
     slope_px = stats["feat_cutout_slope"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         drift_from_cutout = np.where(np.abs(slope_px) > 1e-3, bandwidth_hz / (duration_s * slope_px), 0.0)
-        measured = np.where(drift != 0, drift, drift_from_cutout)
+        measured = np.nan_to_num(np.where(drift != 0, drift, drift_from_cutout))
         law_ratio = measured / type_iii_drift_hz_per_s(f_peak)
         position = np.where(bandwidth_hz > 0, (f_peak - f_min) / bandwidth_hz, 0.5)
+    relative_drift = np.clip(measured / np.maximum(f_peak, 1e6), -MAX_RELATIVE_DRIFT_PER_S, MAX_RELATIVE_DRIFT_PER_S)
     features = pd.DataFrame({
         "feat_log_duration_s": np.log10(duration_s),
-        "feat_log_bandwidth_hz": np.log10(np.maximum(bandwidth_hz, 1e3)),
         "feat_frac_bandwidth": bandwidth_hz / np.maximum(f_peak, 1e6),
-        "feat_freq_centre_mhz": (f_min + f_max) / 2e6,
-        "feat_freq_peak_mhz": f_peak / 1e6,
         "feat_peak_position": position,
         "feat_log_snr": np.log10(np.maximum(candidates["snr"].to_numpy(np.float64), 1e-3)),
-        "feat_log_peak_power": np.log10(1 + np.maximum(candidates["peak_power"].to_numpy(np.float64), 0.0)),
-        "feat_drift_mhz_per_s": np.clip(drift / 1e6, -MAX_DRIFT_MHZ_PER_S, MAX_DRIFT_MHZ_PER_S),
+        "feat_relative_drift_per_s": relative_drift,
+        "feat_log_relative_drift": np.log10(np.maximum(np.abs(relative_drift), MIN_RELATIVE_DRIFT_PER_S)),
         "feat_drift_law_ratio": np.clip(np.nan_to_num(law_ratio), -_LAW_CLIP, _LAW_CLIP),
+        "feat_log_decay_ratio": np.log10(duration_s / type_iii_decay_s(f_peak)),
         "feat_log_aspect": np.log10(duration_s)
         - np.log10(np.maximum(bandwidth_hz, 1e3) / np.maximum(f_peak, 1e6)),
         "feat_peak_to_snr": stats["feat_cutout_max"].to_numpy() / np.maximum(
@@ -225,17 +245,37 @@ def burst_features(candidates: pd.DataFrame) -> pd.DataFrame:
     return features[list(FEATURES)]
 
 
-def class_table(module_name: str, probabilities: np.ndarray, index: pd.Index) -> pd.DataFrame:
+def calibrated(probabilities: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Temperature scaling (Guo et al. 2017): softmax(log p / T), rows summing to 1.
+
+    T > 1 softens over-confident probabilities; the classifiers keep the T fitted on validation data.
+    """
+    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, None)) / temperature
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def read_calibration(meta_path: Path) -> tuple[float, float]:
+    """A classifier's ``temperature`` and ``other_below`` from its ``model.json`` ((1, 0) when absent)."""
+    meta = json.loads(Path(meta_path).read_text()) if Path(meta_path).is_file() else {}
+    return float(meta.get("temperature", 1.0)), float(meta.get("other_below", 0.0))
+
+
+def class_table(module_name: str, probabilities: np.ndarray, index: pd.Index,
+                other_below: float = 0.0) -> pd.DataFrame:
     """A classifier's output columns: ``<name>_label`` and ``<name>_probabilities`` (dict class -> p).
 
-    ``probabilities`` is (n, 6) in ``CLASSES`` order; the label is the most probable class.
+    ``probabilities`` is (n, len(CLASSES)) in ``CLASSES`` order; the label is the most probable class,
+    or ``other`` where that class's probability is under ``other_below`` (nothing fits well enough).
     """
-    labels = [CLASSES[i] for i in np.argmax(probabilities, axis=1)] if len(probabilities) else []
+    labels = [CLASSES[i] if p[i] >= other_below else "other"
+              for i, p in zip(np.argmax(probabilities, axis=1), probabilities, strict=True)]
     as_dicts = [{c: float(p) for c, p in zip(CLASSES, row, strict=True)} for row in probabilities]
     return pd.DataFrame({f"{module_name}_label": pd.Series(labels, index=index, dtype=object),
                          f"{module_name}_probabilities": pd.Series(as_dicts, index=index, dtype=object)},
                         index=index)
 
 
-__all__ = ["CLASSES", "CUTOUT_FEATURES", "CUTOUT_SHAPE", "FEATURES", "MODULE_NAME", "MODULE_VERSION",
-           "as_cutout", "burst_features", "class_table", "cutout_statistics", "type_iii_drift_hz_per_s"]
+__all__ = ["CLASSES", "CUTOUT_FEATURES", "CUTOUT_SHAPE", "FEATURES", "MAX_RELATIVE_DRIFT_PER_S",
+           "MIN_RELATIVE_DRIFT_PER_S", "MODULE_NAME", "MODULE_VERSION", "as_cutout", "burst_features", "calibrated",
+           "class_table", "cutout_statistics", "read_calibration", "type_iii_decay_s", "type_iii_drift_hz_per_s"]

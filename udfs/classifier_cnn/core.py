@@ -1,13 +1,14 @@
 """A small hybrid CNN on the (32, 32) cutout and scalar features: network, preprocessing, fit, CPU inference.
 
 The cutout (S/N units) is compressed with sign(z) log(1 + |z|). The scalars are the ``SCALARS``
-columns of :func:`~nenubroker.udfs.burst_features.core.burst_features` (extent, S/N, peak power,
-drift against the type III law, cutout shape statistics), computed here from the detector's columns
-(so the module needs no other module before it) and standardised with the training set's mean and
-standard deviation, which the network keeps as buffers. Three 3x3 convolution blocks (16, 32, 32
-channels, each halving the size) feed, with the scalars, a 64-unit layer and the 6 class logits
-(about 25 k parameters). The weights ship as a state_dict, ``model.pt``, with ``model.json``.
-Inference runs on CPU with one torch thread, the network loaded once per process.
+columns of :func:`~nenubroker.udfs.burst_features.core.burst_features` (scale-free extent, S/N,
+relative drift and type III law ratios, cutout shape statistics), computed here from the detector's
+columns (so the module needs no other module before it) and standardised with the training set's
+mean and standard deviation, which the network keeps as buffers. Three 3x3 convolution blocks (16,
+32, 32 channels, each halving the size) feed, with the scalars, a 64-unit layer and the 11 class
+logits (about 25 k parameters). The weights ship as a state_dict, ``model.pt``, with ``model.json``
+(which also holds the calibration: ``temperature`` and ``other_below``). Inference runs on CPU with
+one torch thread, the network loaded once per process.
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nenubroker.udfs.burst_features.core import CLASSES, FEATURES, as_cutout, burst_features, class_table
+from nenubroker.udfs.burst_features.core import (
+    CLASSES,
+    FEATURES,
+    as_cutout,
+    burst_features,
+    calibrated,
+    class_table,
+    read_calibration,
+)
 
 MODULE_NAME = "classifier_cnn"
 MODEL_FILE = "model.pt"
 META_FILE = "model.json"
 MODEL_DIR = Path(__file__).parent
-INPUTS = ("cutout", "duration_s", "freq_min_hz", "freq_max_hz", "freq_peak_hz", "drift_hz_per_s", "snr",
-          "peak_power")
+INPUTS = ("cutout", "duration_s", "freq_min_hz", "freq_max_hz", "freq_peak_hz", "drift_hz_per_s", "snr")
 #: ``burst_features`` columns the network reads beside the cutout.
 SCALARS = FEATURES
 N_SCALARS = len(SCALARS)
@@ -36,14 +44,14 @@ BATCH_SIZE = 64
 LEARNING_RATE = 3e-3
 MAX_CLASS_WEIGHT = 10.0
 #: Networks trained with seeds ``seed``, ``seed + 1``, ..., their probabilities averaged (1: on the
-#: seed-1001 validation hour 3 networks gave macro-F1 0.904, one 0.907).
+#: seed-1001 validation hour of version 1, 3 networks gave macro-F1 0.904, one 0.907).
 N_MEMBERS = 1
-#: Training epochs of each member (chosen on the seed-1001 validation hour: 20, 30 and 50 within 0.01).
+#: Training epochs of each member (chosen for version 1: 20, 30 and 50 epochs within 0.01 macro-F1).
 EPOCHS = 20
 
 
 class BurstCNN(nn.Module):
-    """Cutout (n, 1, 32, 32) and raw scalars (n, ``N_SCALARS``) to class logits (n, 6).
+    """Cutout (n, 1, 32, 32) and raw scalars (n, ``N_SCALARS``) to class logits (n, len(CLASSES)).
 
     The scalars are standardised inside with the buffers ``scalar_mean`` and ``scalar_std``
     (set by :func:`fit_cnn` from the training set, saved in the state_dict).
@@ -80,9 +88,9 @@ class BurstCNNEnsemble(nn.Module):
 
 
 def model_version(model_dir: Path = MODEL_DIR) -> str:
-    """The version in ``model.json`` ("1.2.0+<training-table hash>"), or "1.2.0+untrained"."""
+    """The version in ``model.json`` ("2.0.0+<training-table hash>"), or "2.0.0+untrained"."""
     path = Path(model_dir) / META_FILE
-    return str(json.loads(path.read_text())["version"]) if path.is_file() else "1.2.0+untrained"
+    return str(json.loads(path.read_text())["version"]) if path.is_file() else "2.0.0+untrained"
 
 
 def prepare(candidates: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,8 +164,18 @@ def load_cnn(model_dir: str = "") -> BurstCNNEnsemble:
     return net.eval()
 
 
-def predict_probabilities(candidates: pd.DataFrame, model_dir: str = "", batch_size: int = 512) -> np.ndarray:
-    """(n, 6) class probabilities in ``CLASSES`` order, on CPU with one torch thread."""
+@cache
+def load_calibration(model_dir: str = "") -> tuple[float, float]:
+    """``temperature`` and ``other_below`` of the network in ``model_dir``, read once per process."""
+    return read_calibration(Path(model_dir or MODEL_DIR) / META_FILE)
+
+
+def predict_probabilities(candidates: pd.DataFrame, model_dir: str = "", batch_size: int = 512,
+                          calibrate: bool = True) -> np.ndarray:
+    """(n, len(CLASSES)) class probabilities in ``CLASSES`` order, on CPU with one torch thread.
+
+    ``calibrate``: temperature-scaled as ``model.json`` says (False: the softmax itself, for fitting it).
+    """
     torch.set_num_threads(1)
     net = load_cnn(model_dir)
     images, scalars = prepare(candidates)
@@ -166,14 +184,17 @@ def predict_probabilities(candidates: pd.DataFrame, model_dir: str = "", batch_s
         for start in range(0, len(images), batch_size):
             log_p = net(images[start:start + batch_size], scalars[start:start + batch_size])
             parts.append(torch.softmax(log_p.double(), dim=1).numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, len(CLASSES)))
+    probabilities = np.concatenate(parts) if parts else np.zeros((0, len(CLASSES)))
+    return calibrated(probabilities, load_calibration(model_dir)[0]) if calibrate else probabilities
 
 
 def classify(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
-    """``classifier_cnn_label`` and ``classifier_cnn_probabilities`` (dict class -> probability)."""
-    return class_table(MODULE_NAME, predict_probabilities(candidates, model_dir), candidates.index)
+    """``classifier_cnn_label`` and ``classifier_cnn_probabilities`` (dict class -> calibrated probability);
+    ``other`` where no class reaches the model's ``other_below``."""
+    return class_table(MODULE_NAME, predict_probabilities(candidates, model_dir), candidates.index,
+                       other_below=load_calibration(model_dir)[1])
 
 
 __all__ = ["CLASSES", "EPOCHS", "INPUTS", "MODEL_DIR", "MODEL_FILE", "MODULE_NAME", "N_MEMBERS", "SCALARS",
-           "BurstCNN", "BurstCNNEnsemble", "classify", "fit_cnn",
+           "BurstCNN", "BurstCNNEnsemble", "classify", "fit_cnn", "load_calibration",
            "load_cnn", "model_version", "predict_probabilities", "prepare"]

