@@ -86,6 +86,16 @@ class SparkSettings(_Section):
     async_progress_tracking: bool = True
     async_checkpoint_interval_ms: int = 1000
     max_offsets_per_trigger: int | None = 64
+    # Spark tasks per micro-batch of the detect stage at least (the Kafka source's minPartitions): a
+    # Kafka partition's offsets are split over several tasks, so that a backlog in one partition (chunks
+    # are keyed by beam) still uses every core; chunks are processed independently, so order does not
+    # matter. 0: the session's default parallelism (its cores); 1: one task per Kafka partition.
+    min_partitions: int = Field(0, ge=0)
+    # Experimental: the detect stage in Spark's real-time mode (trigger(realTime=...), pyspark >= 4.1),
+    # with batches (checkpoint intervals) of this many seconds; None: micro-batches. Spark refuses the
+    # stage's Python operator unless its allowlist check is off (the stage turns it off for the session),
+    # and max_offsets_per_trigger and min_partitions are then not used. bench/results/latency.md.
+    real_time_batch_s: float | None = Field(None, gt=0)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     shuffle_partitions: int = 4
     extra_conf: dict[str, str] = {}

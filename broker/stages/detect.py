@@ -78,14 +78,22 @@ def build_query_input(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("failOnDataLoss", "false")
         .option("kafka.max.partition.fetch.bytes", str(kafka.max_message_bytes))
     )
-    if settings.spark.max_offsets_per_trigger:
+    real_time = settings.spark.real_time_batch_s is not None  # Spark refuses both options then
+    if settings.spark.max_offsets_per_trigger and not real_time:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.spark.max_offsets_per_trigger))
+    min_partitions = settings.spark.min_partitions or spark.sparkContext.defaultParallelism
+    if min_partitions > 1 and not real_time:
+        reader = reader.option("minPartitions", str(min_partitions))
     raw = reader.load().select("key", "value", "headers", "topic", "partition", "offset", "timestamp")
     return raw.mapInArrow(process_batches(settings), SINK_DDL)
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool = False) -> StreamingQuery:
-    """Start the stage; ``available_now`` processes what is on the topic, then stops (bounded runs)."""
+    """Start the stage; ``available_now`` processes what is on the topic, then stops (bounded runs).
+
+    Micro-batches every ``spark.trigger_interval_s``, or Spark's real-time mode when
+    ``spark.real_time_batch_s`` is set (experimental: bench/results/latency.md).
+    """
     kafka = settings.kafka
     writer = (
         build_query_input(spark, settings).writeStream.format("kafka")
@@ -97,6 +105,10 @@ def start(spark: SparkSession, settings: Settings, available_now: bool = False) 
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
+    elif settings.spark.real_time_batch_s is not None:
+        # MapInArrowExec is not on Spark's real-time allowlist (4.2): without this the query is refused
+        spark.conf.set("spark.sql.streaming.realTimeMode.allowlistCheck", "false")
+        writer = writer.outputMode("update").trigger(realTime=f"{settings.spark.real_time_batch_s} seconds")
     else:
         writer = writer.trigger(processingTime=f"{settings.spark.trigger_interval_s} seconds")
         if settings.spark.async_progress_tracking:  # not allowed with availableNow
